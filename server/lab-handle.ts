@@ -1,0 +1,16 @@
+/**
+ * What the domain layer may ask of the lab beyond the connector interfaces: its inspection view,
+ * its oracle (for verifying restored images) and its events and faults. Null when the process
+ * runs against real hypervisors.
+ */
+export interface LabOracleRecord {
+  sha256: string;
+  sizeBytes: number;
+}
+
+export interface LabHandle {
+  inspect(): Promise<unknown>;
+  oracle(snapshotId: string, diskIndex: number): Promise<LabOracleRecord | null>;
+  events(opts?: { sinceId?: number; limit?: number }): Promise<unknown[]>;
+  injectFault(fault: Record<string, unknown>): Promise<unknown>;
+}
