@@ -70,7 +70,7 @@ export function createJobStore(db: Queryable, workerId: string) {
       const idFilter = opts.onlyJobIds ? sql`AND id IN (${sql.join(opts.onlyJobIds.map((i) => sql`${i}::uuid`), sql`, `)})` : sql``;
       // Never take over a job this worker is still running (its lease may have lapsed under load).
       const exclude = opts.excludeJobIds?.length ? sql`AND id NOT IN (${sql.join(opts.excludeJobIds.map((i) => sql`${i}::uuid`), sql`, `)})` : sql``;
-      const res = await db.execute<{ id: string; prev_status: JobStatus; prev_locked_by: string | null }>(sql`
+      const res = (await db.execute(sql`
         WITH candidate AS (
           SELECT id, status AS prev_status, locked_by AS prev_locked_by
           FROM jobs
@@ -93,7 +93,7 @@ export function createJobStore(db: Queryable, workerId: string) {
           recoveries = CASE WHEN j.status IN ('running', 'compensating') THEN j.recoveries + 1 ELSE j.recoveries END
         FROM candidate c
         WHERE j.id = c.id
-        RETURNING j.id, c.prev_status, c.prev_locked_by`);
+        RETURNING j.id, c.prev_status, c.prev_locked_by`)) as unknown as { rows: Array<{ id: string; prev_status: JobStatus; prev_locked_by: string | null }> };
       const row = res.rows[0];
       if (!row) return null;
       const [job] = await db.select().from(jobs).where(eq(jobs.id, row.id));
