@@ -1,0 +1,45 @@
+import { eq } from 'drizzle-orm';
+import { policies } from '@/db/schema';
+import { selectVms } from '@/server/policies/selection';
+import { enqueueJob } from '../client';
+import { defineJob, defineStep, stepResult } from '../define';
+import { NonRetryableError } from '../retry';
+import { PolicyRunJobInput } from './schemas';
+
+/** Evaluates the policy's VM selection against the live inventory and queues one backup.vm job per VM. */
+const expand = defineStep<PolicyRunJobInput>({
+  name: 'expand',
+  async run(ctx) {
+    const [policy] = await ctx.db.select().from(policies).where(eq(policies.id, ctx.input.policyId));
+    if (!policy) throw new NonRetryableError(`policy ${ctx.input.policyId} no longer exists`, 'NOT_FOUND');
+    const inv = await ctx.deps.connectors.hypervisor.inventory();
+    const vms = selectVms(inv.vms, policy.selection);
+    if (vms.length === 0) await ctx.log('warn', `Policy ${policy.name} selects no VM right now`);
+    const jobIds: string[] = [];
+    for (const vm of vms) {
+      const { job } = await enqueueJob(ctx.db, ctx.clock, {
+        type: 'backup.vm',
+        key: `backup:${ctx.jobId}:${vm.id}`,
+        input: { vmId: vm.id, storageUnitId: policy.storageUnitId, policyId: policy.id, trigger: ctx.input.trigger },
+        vmId: vm.id,
+        vmName: vm.name,
+        policyId: policy.id,
+        storageUnitId: policy.storageUnitId,
+        parentJobId: ctx.jobId,
+        createdBy: `policy ${policy.name}`,
+      });
+      jobIds.push(job.id);
+    }
+    await ctx.log('info', `Queued ${vms.length} VM backups: ${vms.map((v) => v.name).join(', ')}`);
+    return { policyName: policy.name, vms: vms.map((v) => v.name), jobIds };
+  },
+});
+
+export const policyRunJob = defineJob<PolicyRunJobInput>({
+  type: 'policy.run',
+  version: '1',
+  input: PolicyRunJobInput,
+  steps: [expand],
+  describe: (input) => ({ policyId: input.policyId }),
+  result: (results) => stepResult(results, 'expand'),
+});
