@@ -1,10 +1,10 @@
 import { relations } from 'drizzle-orm';
 import { bigserial, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
-export const JOB_STATUSES = ['queued', 'running', 'retrying', 'compensating', 'succeeded', 'failed', 'cancelled'] as const;
-export const jobStatus = pgEnum('job_status', JOB_STATUSES);
+import { JOB_STATUSES, STEP_STATUSES } from '../../server/engine/statuses';
 
-export const STEP_STATUSES = ['running', 'completed', 'failed', 'skipped'] as const;
+export { JOB_STATUSES, STEP_STATUSES };
+export const jobStatus = pgEnum('job_status', JOB_STATUSES);
 export const stepStatus = pgEnum('step_status', STEP_STATUSES);
 export const stepPhase = pgEnum('step_phase', ['run', 'compensate']);
 

@@ -1,9 +1,6 @@
-import { JOB_STATUSES } from '@/db/schema/jobs';
+import { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus } from './statuses';
 
-export type JobStatus = (typeof JOB_STATUSES)[number];
-export { JOB_STATUSES };
-
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+export { JOB_STATUSES, TERMINAL_STATUSES, type JobStatus };
 /** Statuses of a job some worker is (or was, if it died) working on. */
 export const ACTIVE_STATUSES: readonly JobStatus[] = ['running', 'compensating'];
 

@@ -10,12 +10,15 @@ export type StorageUnitRow = typeof storageUnits.$inferSelect;
 export interface StorageRegistry {
   repository(storageUnitId: string): Promise<Repository>;
   unit(storageUnitId: string): Promise<StorageUnitRow>;
+  /** Creates an empty repository in a directory (new storage units). */
+  init(path: string): Promise<void>;
   closeAll(): Promise<void>;
 }
 
 export function createStorageRegistry(opts: {
   db: Queryable;
   open: (unit: StorageUnitRow) => Promise<Repository>;
+  init: (path: string) => Promise<void>;
 }): StorageRegistry {
   const open = new Map<string, Promise<Repository>>();
   const unit = async (id: string) => {
@@ -25,6 +28,7 @@ export function createStorageRegistry(opts: {
   };
   return {
     unit,
+    init: opts.init,
     async repository(id) {
       let repo = open.get(id);
       if (!repo) {

@@ -1,0 +1,23 @@
+import { createCallerFactory, router } from './trpc';
+import { inventoryRouter } from './routers/inventory';
+import { jobsRouter } from './routers/jobs';
+import { labRouter } from './routers/lab';
+import { overviewRouter } from './routers/overview';
+import { policiesRouter } from './routers/policies';
+import { restoresRouter } from './routers/restores';
+import { sessionRouter } from './routers/session';
+import { storageUnitsRouter } from './routers/storage-units';
+
+export const appRouter = router({
+  session: sessionRouter,
+  overview: overviewRouter,
+  inventory: inventoryRouter,
+  jobs: jobsRouter,
+  restores: restoresRouter,
+  policies: policiesRouter,
+  storageUnits: storageUnitsRouter,
+  lab: labRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);
