@@ -5,6 +5,10 @@ import type { Command } from 'commander';
  * owns its subcommands, flags and --json shapes (public interfaces admins script against).
  */
 const modules: Array<() => Promise<{ register: (program: Command) => void }>> = [
+  () => import('./backup'),
+  () => import('./jobs'),
+  () => import('./restore'),
+  () => import('./lab'),
 ];
 
 export async function registerCommands(program: Command): Promise<void> {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
+import type { Queryable } from '@/db/client';
 import { restorePoints } from '@/db/schema';
 import { defineJob, defineStep, stepResult } from '../define';
 import { NonRetryableError } from '../retry';
@@ -14,7 +15,7 @@ interface ResolveResult {
   sizeBytes: number;
 }
 
-async function resolvePoint(ctx: { db: import('@/db/client').Queryable }, pointId: string, diskIndex: number | null) {
+async function resolvePoint(ctx: { db: Queryable }, pointId: string, diskIndex: number | null) {
   const [rp] = await ctx.db.select().from(restorePoints).where(eq(restorePoints.id, pointId));
   if (!rp) throw new NonRetryableError(`restore point ${pointId} not found`, 'NOT_FOUND');
   if (diskIndex !== null && !rp.disks.some((d) => d.index === diskIndex)) throw new NonRetryableError(`restore point ${pointId} has no disk ${diskIndex}`, 'NOT_FOUND');

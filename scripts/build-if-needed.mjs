@@ -1,0 +1,56 @@
+// Builds the Next.js dashboard when the sources changed since the last build (fingerprint of
+// paths, sizes and mtimes of everything the build reads). Used by `npm start` and the e2e runner.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const root = path.resolve(import.meta.dirname, '..');
+
+function walk(dir, out) {
+  let entries;
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else if (/\.(tsx?|css|mjs|js|json)$/.test(e.name)) out.push(p);
+  }
+}
+
+function sourceFingerprint() {
+  const files = [];
+  for (const d of ['app', 'components', 'server', 'db/schema']) walk(path.join(root, d), files);
+  for (const f of ['next.config.js', 'postcss.config.mjs', 'package-lock.json', 'tsconfig.json', 'env.ts']) files.push(path.join(root, f));
+  const h = createHash('sha256');
+  for (const f of files.sort()) {
+    try {
+      const s = fs.statSync(f);
+      h.update(`${path.relative(root, f)}:${s.size}:${s.mtimeMs}\n`);
+    } catch {
+      /* optional file */
+    }
+  }
+  return h.digest('hex');
+}
+
+export function buildIfNeeded() {
+  const stamp = path.join(root, '.next', 'quiesce-build-fingerprint');
+  const fp = sourceFingerprint();
+  const built = fs.existsSync(path.join(root, '.next', 'BUILD_ID')) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === fp;
+  if (built) return;
+  process.stderr.write('quiesce: building the dashboard (first start or sources changed)…\n');
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production' },
+  });
+  if (r.status !== 0) {
+    process.stderr.write('quiesce: the dashboard build failed\n');
+    process.exit(r.status ?? 1);
+  }
+  fs.writeFileSync(stamp, fp);
+}
