@@ -28,6 +28,10 @@ const EnvSchema = z.object({
   QUIESCE_ENGINE: flag(true),
   QUIESCE_ENGINE_CONCURRENCY: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(64).default(3)),
   QUIESCE_SCHEDULER: flag(true),
+  /** Serve the dashboard (off: API, auth and health only — for headless engines and tests). */
+  QUIESCE_UI: flag(true),
+  QUIESCE_LIMIT_DATASTORE_SNAPSHOTS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(4)),
+  QUIESCE_LIMIT_HOST_SNAPSHOTS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(4)),
   LOG_LEVEL: z.preprocess(emptyAsUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   NODE_ENV: z.preprocess(emptyAsUndefined, z.enum(['development', 'production', 'test']).default('production')),
 });
@@ -45,6 +49,8 @@ export interface Config {
   token: string | undefined;
   lab: { enabled: boolean; topologyFile: string | undefined; speed: number; seed: number };
   engine: { enabled: boolean; concurrency: number; scheduler: boolean };
+  ui: boolean;
+  limits: { datastoreSnapshots: number; hostSnapshots: number };
   logLevel: string;
   dev: boolean;
 }
@@ -69,6 +75,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     token: e.QUIESCE_TOKEN,
     lab: { enabled: e.QUIESCE_LAB, topologyFile: e.QUIESCE_LAB_TOPOLOGY, speed: e.QUIESCE_LAB_SPEED, seed: e.QUIESCE_LAB_SEED },
     engine: { enabled: e.QUIESCE_ENGINE, concurrency: e.QUIESCE_ENGINE_CONCURRENCY, scheduler: e.QUIESCE_SCHEDULER },
+    ui: e.QUIESCE_UI,
+    limits: { datastoreSnapshots: e.QUIESCE_LIMIT_DATASTORE_SNAPSHOTS, hostSnapshots: e.QUIESCE_LIMIT_HOST_SNAPSHOTS },
     logLevel: e.LOG_LEVEL,
     dev: e.NODE_ENV === 'development',
   };

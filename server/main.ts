@@ -44,8 +44,8 @@ export async function startServer(): Promise<{ close(): Promise<void>; url: stri
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel });
   const url = config.publicUrl;
-  const nextApp = next({ dev: config.dev, dir: path.resolve(import.meta.dirname, '..'), hostname: config.host, port: config.port });
-  const nextReady = nextApp.prepare();
+  const nextApp = config.ui ? next({ dev: config.dev, dir: path.resolve(import.meta.dirname, '..'), hostname: config.host, port: config.port }) : null;
+  const nextReady = nextApp?.prepare();
 
   const rt = await createRuntime({
     config,
@@ -60,7 +60,7 @@ export async function startServer(): Promise<{ close(): Promise<void>; url: stri
   });
   setRuntime(rt);
   await nextReady;
-  const nextHandler = nextApp.getRequestHandler();
+  const nextHandler = nextApp?.getRequestHandler();
   const authHandler = toNodeHandler(rt.auth);
   const trpcHandler = createHTTPHandler({
     router: appRouter,
@@ -83,7 +83,9 @@ export async function startServer(): Promise<{ close(): Promise<void>; url: stri
       }
       if (u.startsWith('/api/auth/')) return authHandler(req, res);
       if (u.startsWith('/api/trpc/')) return trpcHandler(req, res);
-      return nextHandler(req, res);
+      if (nextHandler) return nextHandler(req, res);
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('this server runs without the dashboard (QUIESCE_UI=off)');
     };
     handle().catch((e) => {
       logger.error({ err: e, url: u }, 'request failed');
@@ -107,7 +109,7 @@ export async function startServer(): Promise<{ close(): Promise<void>; url: stri
       server.closeAllConnections?.();
       await rt.close();
       setRuntime(null);
-      await nextApp.close?.();
+      await nextApp?.close?.();
     })();
     return closing;
   };

@@ -5,3 +5,4 @@ export * from './jobs';
 export * from './restore-points';
 export * from './audit';
 export * from './settings';
+export * from './engine';
