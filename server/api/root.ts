@@ -1,9 +1,11 @@
 import { createCallerFactory, router } from './trpc';
+import { auditRouter } from './routers/audit';
 import { inventoryRouter } from './routers/inventory';
 import { jobsRouter } from './routers/jobs';
 import { labRouter } from './routers/lab';
 import { overviewRouter } from './routers/overview';
 import { policiesRouter } from './routers/policies';
+import { proxiesRouter } from './routers/proxies';
 import { restoresRouter } from './routers/restores';
 import { sessionRouter } from './routers/session';
 import { storageUnitsRouter } from './routers/storage-units';
@@ -17,6 +19,8 @@ export const appRouter = router({
   policies: policiesRouter,
   storageUnits: storageUnitsRouter,
   lab: labRouter,
+  proxies: proxiesRouter,
+  audit: auditRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -9,6 +9,7 @@ const modules: Array<() => Promise<{ register: (program: Command) => void }>> = 
   () => import('./jobs'),
   () => import('./restore'),
   () => import('./lab'),
+  () => import('./proxies'),
 ];
 
 export async function registerCommands(program: Command): Promise<void> {
