@@ -8,6 +8,7 @@ import { resolveActor } from '@/server/auth/users';
 import type { Actor, ServiceContext, ServiceDeps } from '@/server/context';
 import type { Connectors } from '@/server/connectors/types';
 import { jobRegistry } from '@/server/engine/jobs';
+import { startOrphanSweeper } from '@/server/engine/orphans';
 import { createRunner, type Runner } from '@/server/engine/runner';
 import { createScheduler, type Scheduler } from '@/server/engine/scheduler';
 import type { LabHandle } from '@/server/lab-handle';
@@ -154,6 +155,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       await runner.start();
       const r = runner;
       cleanups.push(() => r.stop({ drainMs: 5_000 }));
+      const sweeper = startOrphanSweeper(serviceContext({ kind: 'system', component: 'orphan sweep' }), 60_000);
+      cleanups.push(() => sweeper.stop());
     }
 
     let scheduler: Scheduler | null = null;

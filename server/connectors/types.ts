@@ -190,6 +190,18 @@ export interface DiskReader {
   close(): Promise<void>;
 }
 
+/** What a snapshot of this VM will cost at removal, for the engine's stun guard (see server/engine/stun.ts). */
+export interface SnapshotCostModel {
+  /** Recent guest write rate over all the VM's disks. */
+  writeBytesPerSec: number;
+  /** Rate at which the VM's datastore merges a redo log into its base disk. */
+  consolidationBytesPerSec: number;
+  /** A consolidation pass whose delta is at most this size runs with the VM stunned (the last pass). */
+  stunPassMaxBytes: number;
+  /** After this many passes the remaining delta is merged with the VM stunned, however big. */
+  maxPasses: number;
+}
+
 export interface HypervisorConnector {
   readonly kind: string;
   inventory(): Promise<Inventory>;
@@ -212,6 +224,9 @@ export interface HypervisorConnector {
   listDrsPins(): Promise<Array<{ vmId: string; owner: string; since: number }>>;
 
   listProxies(): Promise<ProxyInfo[]>;
+
+  /** Optional: the inputs of the stun prediction. Connectors that cannot tell leave it out. */
+  snapshotCostModel?(vmId: string): Promise<SnapshotCostModel>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,10 +32,25 @@ export class StepAbortedError extends Error {
   }
 }
 
+/**
+ * The step cannot proceed yet (a resource limit is reached). The job gives its runner slot back and
+ * is taken again after `delayMs`; this is not a failure and uses no retry attempt.
+ */
+export class ResourceWaitError extends Error {
+  readonly reason: string;
+  readonly delayMs: number;
+  constructor(reason: string, delayMs: number) {
+    super(`waiting: ${reason}`);
+    this.name = 'ResourceWaitError';
+    this.reason = reason;
+    this.delayMs = delayMs;
+  }
+}
+
 const NON_RETRYABLE_CONNECTOR = new Set(['NOT_FOUND', 'INVALID_ARGUMENT', 'QUIESCE_FAILED', 'CONFIRMATION_REQUIRED', 'CHANGE_ID_INVALID']);
 
 export function isRetryable(error: unknown): boolean {
-  if (error instanceof NonRetryableError || error instanceof StepAbortedError) return false;
+  if (error instanceof NonRetryableError || error instanceof StepAbortedError || error instanceof ResourceWaitError) return false;
   if (isDomainError(error)) return error.code === 'INTERNAL' || error.code === 'CONFLICT' || error.code === 'LIMIT_EXCEEDED';
   if (isConnectorError(error)) return !NON_RETRYABLE_CONNECTOR.has(error.code);
   return true;

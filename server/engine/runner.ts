@@ -7,7 +7,7 @@ import type { Clock } from '@/server/lib/clock';
 import type { Logger } from '@/server/lib/logger';
 import { errorMessage } from '@/server/errors';
 import type { JobDefinition, JobRegistry, StepContext, StepDefinition, StepResult } from './define';
-import { DEFAULT_RETRY, StepAbortedError, decideRetry, errorCodeOf, type RetryPolicy } from './retry';
+import { DEFAULT_RETRY, ResourceWaitError, StepAbortedError, decideRetry, errorCodeOf, type RetryPolicy } from './retry';
 import { transition, type JobStatus } from './state';
 import { createJobStore, type JobRow, type JobStore, type LeasedJob, type StepRow } from './store';
 
@@ -292,6 +292,11 @@ export function createRunner(opts: RunnerOptions): Runner {
               await store.stepFinished(job.id, step.name, 'run', clock.now(), { status: 'failed', error: { code: 'CANCELLED', message: 'cancelled' } });
             }
             await onAbort(abortedBy, def, job, makeCtx);
+            return;
+          }
+          if (e instanceof ResourceWaitError) {
+            await store.stepFinished(job.id, step.name, 'run', clock.now(), { status: 'skipped', error: { code: 'WAITING', message: e.reason } });
+            await store.requeueWaiting(job.id, clock.now(), clock.now() + e.delayMs, e.reason);
             return;
           }
           const decision = decideRetry(policy, attempt, e);

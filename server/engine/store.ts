@@ -151,6 +151,16 @@ export function createJobStore(db: Queryable, workerId: string) {
         .where(and(eq(jobs.id, jobId), eq(jobs.lockedBy, workerId)));
     },
 
+    /** The job waits for resources: back to the queue (status retrying) with the reason shown. */
+    async requeueWaiting(jobId: string, now: number, runAt: number, reason: string): Promise<boolean> {
+      const rows = await db
+        .update(jobs)
+        .set({ status: 'retrying', lockedBy: null, lockedUntil: null, runAt: new Date(runAt), waitingReason: reason, updatedAt: new Date(now) })
+        .where(and(eq(jobs.id, jobId), eq(jobs.lockedBy, workerId)))
+        .returning({ id: jobs.id });
+      return rows.length > 0;
+    },
+
     async loadSteps(jobId: string): Promise<StepRow[]> {
       return db.select().from(jobSteps).where(eq(jobSteps.jobId, jobId)).orderBy(asc(jobSteps.seq), asc(jobSteps.id));
     },

@@ -1,7 +1,8 @@
 import { and, desc, eq } from 'drizzle-orm';
 import { policies, restorePoints } from '@/db/schema';
 import { PolicySettingsSchema, type PolicySettings } from '@/server/policies/schemas';
-import type { TransportMode } from '@/server/connectors/types';
+import type { AccelerationPolicy, TransportMode } from '@/server/connectors/types';
+import { proxiesFor } from '../../transport';
 import { defineStep } from '../../define';
 import { NonRetryableError } from '../../retry';
 import { chooseTransport } from '../../transport';
@@ -22,9 +23,13 @@ export interface PlanResult {
   settings: PolicySettings;
   /** Latest restore point of this VM in the same storage unit: changed extents are read against it. */
   parent: { pointId: string; disks: Array<{ index: number; changeId: string | null; sizeBytes: number }> } | null;
+  /** The transport mode chosen by the policy's order and reachability. */
   transport: TransportMode;
-  proxyId: string | null;
-  proxyName: string | null;
+  /** Proxies that can serve it, least loaded first: the lease step takes the first with free slots. */
+  candidates: Array<{ id: string; name: string; maxTasks: number; uuid: string | null; hostId: string | null }>;
+  /** The VM's acceleration policy when planned (null: no cache layer answers for it). */
+  cachePolicy: AccelerationPolicy | null;
+  coordination: boolean;
   reasons: string[];
 }
 
@@ -64,8 +69,11 @@ export const plan = defineStep<BackupVmJobInput>({
 
     const inv = await hypervisor.inventory();
     const proxies = await hypervisor.listProxies();
-    const choice = chooseTransport({ vm, proxies, hosts: inv.hosts, datastores: inv.datastores, order: settings.transportOrder });
+    const tinput = { vm, proxies, hosts: inv.hosts, datastores: inv.datastores, order: settings.transportOrder };
+    const choice = chooseTransport(tinput);
     if ('error' in choice) throw new NonRetryableError(`${choice.error}: ${choice.reasons.join('; ')}`, 'PRECONDITION_FAILED');
+    const candidates = proxiesFor(choice.transport, tinput).usable.map((x) => ({ id: x.id, name: x.name, maxTasks: x.maxTasks, uuid: x.uuid, hostId: x.hostId }));
+    const cachePolicy = await ctx.deps.connectors.cache.getPolicy(vm.id).catch(() => null);
 
     const result: PlanResult = {
       vm: {
@@ -82,11 +90,12 @@ export const plan = defineStep<BackupVmJobInput>({
       settings,
       parent,
       transport: choice.transport,
-      proxyId: choice.proxy?.id ?? null,
-      proxyName: choice.proxy?.name ?? null,
+      candidates,
+      cachePolicy,
+      coordination: ctx.input.coordination,
       reasons: choice.reasons,
     };
-    await ctx.log('info', `Plan: ${vm.name} on ${vm.hostId}, ${choice.reasons.join('; ')}${parent ? `, incremental from ${parent.pointId}` : ', first full backup'}`);
+    await ctx.log('info', `Plan: ${vm.name} on ${vm.hostId} (${cachePolicy ? (cachePolicy.mode === 'write-back' ? `write-back, ${cachePolicy.peers} peers` : 'write-through') : 'no cache'}), ${choice.reasons.join('; ')}${parent ? `, incremental from ${parent.pointId}` : ', first full backup'}`, { transport: choice.transport, reasons: choice.reasons });
     return result;
   },
 });

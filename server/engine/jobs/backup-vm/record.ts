@@ -1,6 +1,7 @@
 import { restorePoints } from '@/db/schema';
 import { defineStep, stepResult } from '../../define';
 import type { BackupVmJobInput } from '../schemas';
+import type { LeaseResult } from './lease';
 import type { PlanResult } from './plan';
 import type { SnapshotResult } from './snapshot';
 import type { TransferResult } from './transfer';
@@ -12,6 +13,7 @@ export const record = defineStep<BackupVmJobInput>({
     const p = stepResult<PlanResult>(ctx.results, 'plan');
     const { snapshot: snap } = stepResult<SnapshotResult>(ctx.results, 'snapshot');
     const t = stepResult<TransferResult>(ctx.results, 'transfer');
+    const l = stepResult<LeaseResult>(ctx.results, 'lease');
     await ctx.db
       .insert(restorePoints)
       .values({
@@ -26,8 +28,8 @@ export const record = defineStep<BackupVmJobInput>({
         createdAt: new Date(snap.createdAt),
         consistency: snap.consistency,
         snapshotId: snap.id,
-        transport: p.transport,
-        proxyId: p.proxyId,
+        transport: l.transport,
+        proxyId: l.proxyId,
         full: t.full,
         disks: t.disks.map((d) => ({
           index: d.index,

@@ -4,6 +4,8 @@ import { defineStep, stepResult } from '../../define';
 import { NonRetryableError } from '../../retry';
 import type { BackupVmJobInput } from '../schemas';
 import type { PlanResult } from './plan';
+import type { PrecheckResult } from './precheck';
+import { removeSnapshotGuarded } from './snapshot-removal';
 
 export interface SnapshotResult {
   [k: string]: unknown;
@@ -45,7 +47,8 @@ export const snapshot = defineStep<BackupVmJobInput>({
     const key = `${ctx.jobId}:snapshot`;
     const snap = (result as SnapshotResult | null)?.snapshot ?? (await hypervisor.findSnapshotByKey(key));
     if (!snap) return { removed: false, reason: 'no snapshot was created' };
-    const removal = await hypervisor.removeSnapshot({ snapshotId: snap.id, idempotencyKey: `${ctx.jobId}:snapshot:compensate` });
+    const p = stepResult<PlanResult>(ctx.results, 'plan');
+    const removal = await removeSnapshotGuarded(ctx, p, snap.id, `${ctx.jobId}:snapshot:compensate`, ctx.results.precheck ? stepResult<PrecheckResult>(ctx.results, 'precheck').predictedStunMs : null);
     return { ...removal };
   },
 });

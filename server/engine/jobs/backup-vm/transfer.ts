@@ -2,6 +2,7 @@ import type { Extent } from '@/server/connectors/types';
 import type { BackupDiskInput } from '@/server/repository/types';
 import { defineStep, stepResult } from '../../define';
 import type { BackupVmJobInput } from '../schemas';
+import type { LeaseResult } from './lease';
 import type { PlanResult } from './plan';
 import type { SnapshotResult } from './snapshot';
 
@@ -40,6 +41,7 @@ export const transfer = defineStep<BackupVmJobInput>({
   async run(ctx): Promise<TransferResult> {
     const p = stepResult<PlanResult>(ctx.results, 'plan');
     const { snapshot: snap } = stepResult<SnapshotResult>(ctx.results, 'snapshot');
+    const l = stepResult<LeaseResult>(ctx.results, 'lease');
     const { hypervisor } = ctx.deps.connectors;
     const repo = await ctx.deps.storage.repository(p.storageUnitId);
     const pointId = pointIdFor(ctx.jobId);
@@ -62,7 +64,7 @@ export const transfer = defineStep<BackupVmJobInput>({
             full = false;
           }
         } else if (p.parent) reason = parentDisk ? 'the disk changed size' : 'new disk';
-        const reader = await hypervisor.openDisk({ snapshotId: snap.id, diskIndex: d.index, transport: p.transport, proxyId: p.proxyId, idempotencyKey: `${ctx.idempotencyKey}:${d.index}` });
+        const reader = await hypervisor.openDisk({ snapshotId: snap.id, diskIndex: d.index, transport: l.transport, proxyId: l.proxyId, idempotencyKey: `${ctx.idempotencyKey}:${d.index}` });
         readers.push(reader);
         inputs.push({ index: d.index, label: p.vm.disks.find((x) => x.index === d.index)?.label ?? `disk${d.index}`, source: reader, ...(changed ? { changedExtents: changed } : {}) });
         disksOut.push({ index: d.index, full, reason, changeId: d.changeId, sizeBytes: d.sizeBytes, bytesRead: 0, changedBytes: changed ? sum(changed) : d.sizeBytes });
@@ -90,8 +92,8 @@ export const transfer = defineStep<BackupVmJobInput>({
               snapshotId: snap.id,
               snapshotAt: snap.createdAt,
               consistency: snap.consistency,
-              transport: p.transport,
-              proxy: p.proxyName,
+              transport: l.transport,
+              proxy: l.proxyName,
               changeIds: Object.fromEntries(snap.disks.map((d) => [d.index, d.changeId])),
             },
             onProgress: (pr) => ctx.progress({ phase: 'transfer', bytesTotal: pr.bytesTotal, bytesDone: pr.bytesDone, bytesRead: pr.bytesRead, bytesStored: pr.storedBytesAdded }),
