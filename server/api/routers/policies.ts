@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { createPolicy, deletePolicy, getPolicy, listPolicies, previewSelection, updatePolicy } from '@/server/policies/policies';
 import { CreatePolicyInput, PolicyIdInput, PreviewSelectionInput, UpdatePolicyInput } from '@/server/policies/schemas';
+import { validatePolicy, ValidatePolicyInput } from '@/server/policies/validate';
 import { protectedProcedure, roleProcedure, router } from '../trpc';
 
 export const policiesRouter = router({
@@ -11,5 +12,6 @@ export const policiesRouter = router({
   delete: roleProcedure('admin')
     .input(PolicyIdInput.extend({ confirm: z.string() }))
     .mutation(({ ctx, input }) => deletePolicy({ ctx: ctx.service, input })),
+  validate: protectedProcedure.input(ValidatePolicyInput).query(({ ctx, input }) => validatePolicy({ ctx: ctx.service, input })),
   previewSelection: protectedProcedure.input(PreviewSelectionInput).query(({ ctx, input }) => previewSelection({ ctx: ctx.service, input })),
 });

@@ -13,7 +13,10 @@ const expand = defineStep<PolicyRunJobInput>({
     const [policy] = await ctx.db.select().from(policies).where(eq(policies.id, ctx.input.policyId));
     if (!policy) throw new NonRetryableError(`policy ${ctx.input.policyId} no longer exists`, 'NOT_FOUND');
     const inv = await ctx.deps.connectors.hypervisor.inventory();
-    const vms = selectVms(inv.vms, policy.selection);
+    // Failover-cluster members: the passive node first (the engine never snapshots two members at once).
+    const clusters = await ctx.deps.connectors.guest.listFailoverClusters();
+    const active = new Set(clusters.map((c) => c.activeVmId));
+    const vms = selectVms(inv.vms, policy.selection).sort((a, b) => Number(active.has(a.id)) - Number(active.has(b.id)));
     if (vms.length === 0) await ctx.log('warn', `Policy ${policy.name} selects no VM right now`);
     const jobIds: string[] = [];
     for (const vm of vms) {
@@ -26,6 +29,7 @@ const expand = defineStep<PolicyRunJobInput>({
         policyId: policy.id,
         storageUnitId: policy.storageUnitId,
         parentJobId: ctx.jobId,
+        priority: active.has(vm.id) ? 101 : 100,
         createdBy: `policy ${policy.name}`,
       });
       jobIds.push(job.id);
