@@ -117,7 +117,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     cleanups.push(() => database.close());
     await database.migrate();
 
-    const auth = createAuth({ db: database.db, secret: loadOrCreateSecret(config), baseURL: config.publicUrl, trustedOrigins: [config.publicUrl, `http://127.0.0.1:${config.port}`, `http://localhost:${config.port}`] });
+    const auth = createAuth({ db: database.db, secret: loadOrCreateSecret(config), baseURL: config.publicUrl, trustedOrigins: [config.publicUrl, `http://127.0.0.1:${config.port}`, `http://localhost:${config.port}`], logger });
 
     const environment = await opts.createEnvironment({ config, clock, logger });
     cleanups.push(() => environment.stop());
