@@ -32,7 +32,7 @@ export function createAuth(opts: { db: Db; secret: string; baseURL: string; trus
       log: (level, message, ...args) => {
         if (!log) return;
         const expected = /invalid api key|invalid (email|password)|failed to validate api key/i.test(message);
-        const lvl = expected ? 'debug' : level === 'success' ? 'info' : level;
+        const lvl = expected ? 'debug' : level;
         log[lvl]({ args: args.length ? args.map(String) : undefined }, message);
       },
     },
