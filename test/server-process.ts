@@ -29,7 +29,7 @@ export interface ServerProcess {
 /** Starts the real server process (API only, no dashboard) on a data directory. */
 export async function startServerProcess(dataDir: string, port: number, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
   const url = `http://127.0.0.1:${port}`;
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: String(port),
     HOST: '127.0.0.1',
