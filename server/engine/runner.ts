@@ -5,6 +5,7 @@ import type { JobError, JobProgress } from '@/db/schema/jobs';
 import type { ServiceContext, ServiceDeps } from '@/server/context';
 import type { Clock } from '@/server/lib/clock';
 import type { Logger } from '@/server/lib/logger';
+import { isProcessAlive } from '@/server/lib/process-alive';
 import { errorMessage } from '@/server/errors';
 import type { JobDefinition, JobRegistry, StepContext, StepDefinition, StepResult } from './define';
 import { DEFAULT_RETRY, ResourceWaitError, StepAbortedError, decideRetry, errorCodeOf, type RetryPolicy } from './retry';
@@ -54,15 +55,6 @@ interface ActiveJob {
 
 const MAX_RECOVERIES = 5;
 
-function defaultIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function toJobError(e: unknown, step?: string): JobError {
   return { code: errorCodeOf(e), message: errorMessage(e), ...(step ? { step } : {}) };
 }
@@ -79,7 +71,7 @@ export function createRunner(opts: RunnerOptions): Runner {
   const leaseMs = opts.leaseMs ?? 30_000;
   const pollMs = opts.pollMs ?? 1_000;
   const types = opts.types ?? opts.registry.types();
-  const isAlive = opts.isProcessAlive ?? defaultIsAlive;
+  const isAlive = opts.isProcessAlive ?? isProcessAlive;
   const logger = opts.logger.child({ component: 'engine', workerId });
 
   let dead = false;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DomainError } from '@/server/errors';
+import { isProcessAlive } from './process-alive';
 
 export interface LockOwner {
   pid: number;
@@ -30,15 +31,6 @@ export class DataDirLockedError extends DomainError {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export function lockFile(dataDir: string): string {
   return path.join(dataDir, 'quiesce.lock');
 }
@@ -47,7 +39,7 @@ export function lockFile(dataDir: string): string {
 export function readLockOwner(dataDir: string): LockOwner | null {
   try {
     const owner = JSON.parse(fs.readFileSync(lockFile(dataDir), 'utf8')) as LockOwner;
-    if (owner.hostname === os.hostname() && !isAlive(owner.pid)) return null;
+    if (owner.hostname === os.hostname() && !isProcessAlive(owner.pid)) return null;
     return owner;
   } catch {
     return null;
