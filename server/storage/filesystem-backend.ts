@@ -1,11 +1,8 @@
+import { initRepository, openRepository } from '@/server/repository';
 import type { RepositoryBackend } from '@/server/runtime';
 
-/** Placeholder until the repository lands. */
+/** Storage units on filesystem directories, each holding one repository. */
 export const filesystemRepositories: RepositoryBackend = {
-  open: async () => {
-    throw new Error('the repository is not available in this build');
-  },
-  init: async () => {
-    throw new Error('the repository is not available in this build');
-  },
+  open: (unit) => openRepository({ path: unit.path, keyFile: unit.keyFile }),
+  init: (dir) => initRepository({ path: dir }),
 };

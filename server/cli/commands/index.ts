@@ -10,6 +10,7 @@ const modules: Array<() => Promise<{ register: (program: Command) => void }>> = 
   () => import('./restore'),
   () => import('./lab'),
   () => import('./proxies'),
+  () => import('./repo'),
 ];
 
 export async function registerCommands(program: Command): Promise<void> {

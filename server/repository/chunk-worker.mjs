@@ -1,0 +1,148 @@
+// Worker thread of the repository: hashes chunks (SHA-256, or HMAC-SHA-256 when the repository is
+// encrypted), compresses new ones with zstd, seals them with AES-256-GCM, and opens them again for
+// restores and verification. Plain JavaScript so it loads the same way under tsx, vitest and the CLI.
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { parentPort } from 'node:worker_threads';
+
+const require = createRequire(import.meta.url);
+const zstd = require('zstd-napi');
+
+const CODEC_RAW = 0;
+const CODEC_ZSTD = 1;
+const ENCRYPTED = 0x80;
+const ZERO = Buffer.alloc(1 << 20);
+
+let encKey = null;
+let idKey = null;
+const compressor = new zstd.Compressor();
+compressor.setParameters({ compressionLevel: 1 });
+const decompressor = new zstd.Decompressor();
+const segments = new Map();
+
+function isZero(b) {
+  for (let o = 0; o < b.length; o += ZERO.length) {
+    const n = Math.min(ZERO.length, b.length - o);
+    if (b.compare(ZERO, 0, n, o, o + n) !== 0) return false;
+  }
+  return true;
+}
+
+function chunkId(b) {
+  return idKey ? createHmac('sha256', idKey).update(b).digest() : createHash('sha256').update(b).digest();
+}
+
+function seal(raw) {
+  let codec = CODEC_RAW;
+  let payload = raw;
+  const z = compressor.compress(raw);
+  // Incompressible data is stored as it is: decompression costs more than it saves.
+  if (z.length < raw.length * 0.97) {
+    codec = CODEC_ZSTD;
+    payload = z;
+  }
+  if (encKey) {
+    const nonce = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', encKey, nonce);
+    payload = Buffer.concat([nonce, c.update(payload), c.final(), c.getAuthTag()]);
+    codec |= ENCRYPTED;
+  }
+  return { codec, payload };
+}
+
+function open(codec, payload, rawLen) {
+  let data = payload;
+  if (codec & ENCRYPTED) {
+    if (!encKey) throw new Error('chunk is encrypted but no key was given');
+    const d = createDecipheriv('aes-256-gcm', encKey, data.subarray(0, 12));
+    d.setAuthTag(data.subarray(data.length - 16));
+    data = Buffer.concat([d.update(data.subarray(12, data.length - 16)), d.final()]);
+  }
+  const base = codec & ~ENCRYPTED;
+  if (base === CODEC_ZSTD) data = decompressor.decompress(data);
+  else if (base !== CODEC_RAW) throw new Error(`unknown codec ${base}`);
+  if (data.length !== rawLen) throw new Error(`chunk length ${data.length} is not the recorded ${rawLen}`);
+  return data;
+}
+
+function pack(parts) {
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const out = Buffer.allocUnsafe(total);
+  let o = 0;
+  for (const p of parts) {
+    p.copy(out, o);
+    o += p.length;
+  }
+  return out;
+}
+
+parentPort.on('message', (m) => {
+  try {
+    if (m.op === 'init') {
+      encKey = m.encKey ? Buffer.from(m.encKey) : null;
+      idKey = m.idKey ? Buffer.from(m.idKey) : null;
+      parentPort.postMessage({ id: m.id, ok: true });
+    } else if (m.op === 'hash') {
+      // Chunks of one segment: ids (32 bytes each) and a zero flag per chunk. The buffer stays here for 'seal'.
+      const buf = Buffer.from(m.buf);
+      const n = m.lengths.length;
+      const ids = Buffer.alloc(n * 32);
+      const zero = new Uint8Array(n);
+      let o = 0;
+      for (let i = 0; i < n; i++) {
+        const c = buf.subarray(o, o + m.lengths[i]);
+        if (isZero(c)) zero[i] = 1;
+        else chunkId(c).copy(ids, i * 32);
+        o += m.lengths[i];
+      }
+      segments.set(m.seg, { buf, lengths: m.lengths });
+      parentPort.postMessage({ id: m.id, ok: true, ids: ids.buffer, zero: zero.buffer }, [ids.buffer, zero.buffer]);
+    } else if (m.op === 'seal') {
+      const s = segments.get(m.seg);
+      segments.delete(m.seg);
+      if (!s) throw new Error(`unknown segment ${m.seg}`);
+      const starts = [];
+      let o = 0;
+      for (const l of s.lengths) {
+        starts.push(o);
+        o += l;
+      }
+      const parts = [];
+      const meta = [];
+      for (const i of m.indices) {
+        const raw = s.buf.subarray(starts[i], starts[i] + s.lengths[i]);
+        const { codec, payload } = seal(raw);
+        meta.push({ index: i, codec, storedLen: payload.length, rawLen: raw.length });
+        parts.push(payload);
+      }
+      const blobs = pack(parts);
+      const ab = blobs.buffer.byteLength === blobs.length ? blobs.buffer : blobs.buffer.slice(blobs.byteOffset, blobs.byteOffset + blobs.length);
+      parentPort.postMessage({ id: m.id, ok: true, meta, blobs: ab }, [ab]);
+    } else if (m.op === 'drop') {
+      segments.delete(m.seg);
+      parentPort.postMessage({ id: m.id, ok: true });
+    } else if (m.op === 'open') {
+      // Records to raw bytes, each checked against its id when asked.
+      const src = Buffer.from(m.buf);
+      const outs = [];
+      const bad = [];
+      for (const it of m.items) {
+        try {
+          const raw = open(it.codec, src.subarray(it.offset, it.offset + it.storedLen), it.rawLen);
+          if (m.verify && !chunkId(raw).equals(Buffer.from(it.chunkId, 'base64'))) bad.push({ chunkId: it.chunkId, problem: 'content does not match its id' });
+          outs.push(raw);
+        } catch (e) {
+          bad.push({ chunkId: it.chunkId, problem: e instanceof Error ? e.message : String(e) });
+          outs.push(Buffer.alloc(it.rawLen));
+        }
+      }
+      const data = m.keep ? pack(outs) : Buffer.alloc(0);
+      const ab = data.buffer.byteLength === data.length ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
+      parentPort.postMessage({ id: m.id, ok: true, data: ab, bad }, [ab]);
+    } else {
+      throw new Error(`unknown op ${m.op}`);
+    }
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) });
+  }
+});

@@ -1,0 +1,30 @@
+import fs from 'node:fs';
+import { RepositoryError } from './format';
+import { readExactly } from './files';
+import type { ImageSource } from './types';
+
+/** A disk image file as a backup source. Directories, empty files and unreadable paths are refused. */
+export async function openFileSource(file: string): Promise<ImageSource & { close(): Promise<void> }> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(file);
+  } catch {
+    throw new RepositoryError('NOT_FOUND', `${file} does not exist`);
+  }
+  if (st.isDirectory()) throw new RepositoryError('VALIDATION', `${file} is a directory, not a disk image`);
+  if (!st.isFile() && !st.isBlockDevice()) throw new RepositoryError('VALIDATION', `${file} is not a regular file or block device`);
+  if (st.isFile() && st.size === 0) throw new RepositoryError('VALIDATION', `${file} is empty: not a disk image`);
+  const fh = await fs.promises.open(file, 'r').catch((e: Error) => {
+    throw new RepositoryError('VALIDATION', `${file} cannot be read: ${e.message}`);
+  });
+  const sizeBytes = st.isFile() ? st.size : Number((await fh.stat()).size);
+  return {
+    sizeBytes,
+    async read(offset, length) {
+      const buf = Buffer.allocUnsafe(length);
+      await readExactly(fh, buf, 0, length, offset, file);
+      return buf;
+    },
+    close: () => fh.close(),
+  };
+}

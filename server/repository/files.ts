@@ -1,0 +1,36 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** Writes a file durably: temp name, fsync, rename, fsync of the directory. */
+export async function writeFileAtomic(file: string, data: Buffer | string, mode = 0o644): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomUUID().slice(0, 8)}`);
+  const fh = await fs.promises.open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.promises.rename(tmp, file);
+  await syncDir(path.dirname(file));
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.promises.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads exactly `length` bytes at `position` (short reads are an error: a truncated file). */
+export async function readExactly(fh: fs.promises.FileHandle, buf: Buffer, offset: number, length: number, position: number, what: string): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, offset + done, length - done, position + done);
+    if (bytesRead === 0) throw new Error(`${what} is truncated (wanted ${length} bytes at ${position}, file ends after ${done})`);
+    done += bytesRead;
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * On-disk format of a repository (a directory on a storage unit). Self-describing: the files
+ * alone list and restore every restore point.
+ *
+ *   config.json              format version, chunker, encryption parameters (the key is not here)
+ *   packs/<id>.pack          chunk records: [codec u8][storedLen u32][rawLen u32][chunk id 32 B][payload]
+ *   packs/<id>.idx           the pack's index: [magic "QIX1"][count u32] + count × [id 32 B][offset u64][storedLen u32][rawLen u32][codec u8]
+ *   points/<pointId>.qpt     a restore point: [magic "QPT1"][json length u32][json][disk entry tables]
+ *   locks/<owner>.lock       shared (backup) or exclusive (gc/prune) locks with the owner's pid
+ *
+ * Every file is written to a temporary name, fsynced and renamed; a point's manifest is written
+ * last, after every pack it refers to is durable.
+ */
+import { createHash } from 'node:crypto';
+import { DomainError } from '@/server/errors';
+
+export const FORMAT_VERSION = 1;
+export const ID_BYTES = 32;
+export const PACK_MAGIC = Buffer.from('QPK1');
+export const IDX_MAGIC = Buffer.from('QIX1');
+export const POINT_MAGIC = Buffer.from('QPT1');
+export const RECORD_HEADER_BYTES = 1 + 4 + 4 + ID_BYTES;
+export const IDX_ENTRY_BYTES = ID_BYTES + 8 + 4 + 4 + 1;
+/** Manifest entry: [length u32][kind u8][id 32 B]; kind 0 = zeros (no id stored), 1 = chunk. */
+export const ENTRY_BYTES = 4 + 1 + ID_BYTES;
+
+export const CODEC_RAW = 0;
+export const CODEC_ZSTD = 1;
+/** Payload is AES-256-GCM sealed (nonce ‖ ciphertext ‖ tag) around the codec's output. */
+export const CODEC_ENCRYPTED_FLAG = 0x80;
+
+export interface RepoConfig {
+  format: number;
+  id: string;
+  createdAt: string;
+  chunker: { kind: 'fixed'; size: number };
+  encryption: null | { kind: 'aes-256-gcm'; keyCheck: string; idKey: 'hmac-sha256' };
+}
+
+export class RepositoryError extends DomainError {
+  constructor(code: 'NOT_FOUND' | 'VALIDATION' | 'CONFLICT' | 'INTERNAL' | 'PRECONDITION_FAILED', message: string, details?: Record<string, unknown>) {
+    super(code, message, details ? { details } : {});
+    this.name = 'DomainError';
+  }
+}
+
+/** One run of a disk image: `length` bytes of zeros, or one chunk. */
+export interface DiskEntry {
+  length: number;
+  /** null: zeros (never stored). */
+  id: Buffer | null;
+}
+
+export interface PointHeader {
+  format: number;
+  id: string;
+  series: string;
+  createdAt: string;
+  parentPointId: string | null;
+  meta: Record<string, unknown>;
+  disks: Array<{ index: number; label: string; sizeBytes: number; entries: number }>;
+}
+
+export interface PointManifest {
+  header: PointHeader;
+  disks: Map<number, DiskEntry[]>;
+}
+
+export function encodePoint(header: PointHeader, disks: Map<number, DiskEntry[]>): Buffer {
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const tables: Buffer[] = [];
+  for (const d of header.disks) {
+    const entries = disks.get(d.index) ?? [];
+    const t = Buffer.alloc(entries.length * ENTRY_BYTES);
+    entries.forEach((e, i) => {
+      const o = i * ENTRY_BYTES;
+      t.writeUInt32LE(e.length, o);
+      t.writeUInt8(e.id ? 1 : 0, o + 4);
+      if (e.id) e.id.copy(t, o + 5);
+    });
+    tables.push(t);
+  }
+  const head = Buffer.alloc(8);
+  POINT_MAGIC.copy(head, 0);
+  head.writeUInt32LE(json.length, 4);
+  const body = Buffer.concat([head, json, ...tables]);
+  // A trailing checksum catches torn or edited manifests.
+  return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+}
+
+export function decodePointHeader(buf: Buffer, name: string): PointHeader {
+  if (buf.length < 8 || !buf.subarray(0, 4).equals(POINT_MAGIC)) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (bad magic)`);
+  const len = buf.readUInt32LE(4);
+  if (8 + len > buf.length) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (truncated header)`);
+  try {
+    return JSON.parse(buf.subarray(8, 8 + len).toString('utf8')) as PointHeader;
+  } catch {
+    throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (unreadable header)`);
+  }
+}
+
+export function decodePoint(buf: Buffer, name: string): PointManifest {
+  if (buf.length < 8 + 32) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (too short)`);
+  const body = buf.subarray(0, buf.length - 32);
+  if (!createHash('sha256').update(body).digest().equals(buf.subarray(buf.length - 32))) {
+    throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (checksum mismatch)`);
+  }
+  const header = decodePointHeader(body, name);
+  let o = 8 + body.readUInt32LE(4);
+  const disks = new Map<number, DiskEntry[]>();
+  for (const d of header.disks) {
+    const entries: DiskEntry[] = new Array(d.entries);
+    for (let i = 0; i < d.entries; i++) {
+      if (o + ENTRY_BYTES > body.length) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (truncated table)`);
+      const length = body.readUInt32LE(o);
+      const kind = body.readUInt8(o + 4);
+      entries[i] = { length, id: kind === 1 ? Buffer.from(body.subarray(o + 5, o + 5 + ID_BYTES)) : null };
+      o += ENTRY_BYTES;
+    }
+    const total = entries.reduce((a, e) => a + e.length, 0);
+    if (total !== d.sizeBytes) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${d.index} covers ${total} of ${d.sizeBytes} bytes)`);
+    disks.set(d.index, entries);
+  }
+  return { header, disks };
+}
+
+export function idKey(id: Buffer | Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('base64');
+}
+
+/** Restore point ids sort by time: `20260101T101500Z-ab12cd`. */
+export function newPointId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${createHash('sha256').update(`${Math.random()}${process.pid}${now.getTime()}`).digest('hex').slice(0, 6)}`;
+}
+
+export function assertPointId(id: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) throw new RepositoryError('VALIDATION', `"${id}" is not a valid restore point id`);
+}

@@ -1,0 +1,698 @@
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Extent } from '@/server/connectors/types';
+import {
+  FORMAT_VERSION,
+  RECORD_HEADER_BYTES,
+  RepositoryError,
+  assertPointId,
+  decodePoint,
+  decodePointHeader,
+  encodePoint,
+  idKey,
+  newPointId,
+  type DiskEntry,
+  type PointHeader,
+  type PointManifest,
+  type RepoConfig,
+} from './format';
+import { readExactly, writeFileAtomic } from './files';
+import { checkKey, deriveKeys, loadKeyFile, type RepoKeys } from './keys';
+import { acquireLock } from './locks';
+import { PackStore, decodeIdx, type IndexEntry, type SealedChunk } from './pack-store';
+import type {
+  BackupDiskInput,
+  BackupDiskResult,
+  BackupInput,
+  BackupResult,
+  PointSummary,
+  RepoStats,
+  Repository,
+  RestoreDiskResult,
+  VerifyReport,
+} from './types';
+import { WorkerPool } from './worker-pool';
+
+/** Chunks per segment handed to a worker at once (4 MiB with 64 KiB chunks). */
+const SEGMENT_CHUNKS = 64;
+const RESTORE_BATCH_BYTES = 8 << 20;
+const ZERO = Buffer.alloc(1 << 20);
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new RepositoryError('CONFLICT', 'backup aborted');
+}
+
+function summaryOf(h: PointHeader): PointSummary {
+  return {
+    id: h.id,
+    series: h.series,
+    createdAt: h.createdAt,
+    parentPointId: h.parentPointId,
+    logicalBytes: h.disks.reduce((a, d) => a + d.sizeBytes, 0),
+    disks: h.disks.map((d) => ({ index: d.index, label: d.label, sizeBytes: d.sizeBytes })),
+    meta: h.meta,
+  };
+}
+
+/** Runs of chunk indices, each at most `max` long. */
+function runsOf(indices: number[], max: number): Array<[start: number, count: number]> {
+  const out: Array<[number, number]> = [];
+  for (const i of indices) {
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] === i && last[1] < max) last[1]++;
+    else out.push([i, 1]);
+  }
+  return out;
+}
+
+/** Bounded parallelism with results in order. */
+async function pipeline<T, R>(items: T[], width: number, fn: (t: T, i: number) => Promise<R>, consume: (r: R, i: number) => Promise<void> | void): Promise<void> {
+  const inflight = new Map<number, Promise<R>>();
+  let next = 0;
+  for (let i = 0; i < items.length; i++) {
+    while (next < items.length && inflight.size < width) {
+      const k = next++;
+      const p = fn(items[k]!, k);
+      p.catch(() => undefined);
+      inflight.set(k, p);
+    }
+    const r = await inflight.get(i)!;
+    inflight.delete(i);
+    await consume(r, i);
+  }
+}
+
+export class FilesystemRepository implements Repository {
+  readonly path: string;
+  private readonly config: RepoConfig;
+  private readonly keys: RepoKeys | null;
+  private readonly packs: PackStore;
+  private readonly pool: WorkerPool;
+  private ready: Promise<void>;
+
+  constructor(dir: string, config: RepoConfig, keys: RepoKeys | null, pool: WorkerPool) {
+    this.path = dir;
+    this.config = config;
+    this.keys = keys;
+    this.pool = pool;
+    const packs = new PackStore(path.join(dir, 'packs'));
+    this.packs = packs;
+    this.ready = (async () => {
+      await pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null });
+      await packs.refresh();
+    })();
+  }
+
+  private get chunkSize(): number {
+    return this.config.chunker.size;
+  }
+
+  private pointFile(id: string): string {
+    return path.join(this.path, 'points', `${id}.qpt`);
+  }
+
+  private locksDir(): string {
+    return path.join(this.path, 'locks');
+  }
+
+  async readPoint(id: string): Promise<PointManifest> {
+    assertPointId(id);
+    let buf: Buffer;
+    try {
+      buf = await fs.promises.readFile(this.pointFile(id));
+    } catch {
+      throw new RepositoryError('NOT_FOUND', `restore point ${id} not found in ${this.path}`);
+    }
+    return decodePoint(buf, id);
+  }
+
+  private async pointHeaders(): Promise<PointHeader[]> {
+    const dir = path.join(this.path, 'points');
+    const names = (await fs.promises.readdir(dir)).filter((n) => n.endsWith('.qpt'));
+    const out: PointHeader[] = [];
+    for (const n of names) {
+      const fh = await fs.promises.open(path.join(dir, n), 'r');
+      try {
+        const head = Buffer.alloc(8);
+        await readExactly(fh, head, 0, 8, 0, `manifest ${n}`);
+        const len = head.readUInt32LE(4);
+        const buf = Buffer.alloc(8 + len);
+        await readExactly(fh, buf, 0, 8 + len, 0, `manifest ${n}`);
+        out.push(decodePointHeader(buf, n));
+      } finally {
+        await fh.close();
+      }
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  async listPoints(filter: { series?: string } = {}): Promise<PointSummary[]> {
+    await this.ready;
+    const all = await this.pointHeaders();
+    return all.filter((h) => !filter.series || h.series === filter.series).map(summaryOf);
+  }
+
+  async getPoint(pointId: string): Promise<PointSummary> {
+    return summaryOf((await this.readPoint(pointId)).header);
+  }
+
+  async latestPoint(series: string): Promise<PointSummary | null> {
+    const pts = await this.listPoints({ series });
+    return pts[pts.length - 1] ?? null;
+  }
+
+  // ------------------------------------------------------------------------------------------- backup
+
+  async backup(input: BackupInput): Promise<BackupResult> {
+    await this.ready;
+    const started = Date.now();
+    if (!input.series || input.series.length > 256) throw new RepositoryError('VALIDATION', 'a backup needs a series name (1–256 characters)');
+    if (input.disks.length === 0) throw new RepositoryError('VALIDATION', 'a backup needs at least one disk');
+    if (new Set(input.disks.map((d) => d.index)).size !== input.disks.length) throw new RepositoryError('VALIDATION', 'disk indexes must be unique');
+    const pointId = input.pointId ?? newPointId();
+    assertPointId(pointId);
+    if (fs.existsSync(this.pointFile(pointId))) throw new RepositoryError('CONFLICT', `restore point ${pointId} already exists`);
+    const parent = input.parentPointId ? await this.readPoint(input.parentPointId) : null;
+    if (parent && parent.header.series !== input.series) throw new RepositoryError('VALIDATION', `parent ${input.parentPointId} belongs to series ${parent.header.series}, not ${input.series}`);
+
+    const lock = await acquireLock(this.locksDir(), 'shared', `backup ${input.series}`, { waitMs: 10 * 60_000, ...(input.signal ? { signal: input.signal } : {}) });
+    const claimed = new Set<string>();
+    try {
+      await this.packs.refresh();
+      const totals = { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 };
+      const plans = input.disks.map((d) => this.planDisk(d, parent));
+      totals.bytesTotal = plans.reduce((a, p) => a + p.toRead.length * this.chunkSize, 0);
+      const diskResults: BackupDiskResult[] = [];
+      const diskEntries = new Map<number, DiskEntry[]>();
+      for (const [i, d] of input.disks.entries()) {
+        const r = await this.backupDisk(d, plans[i]!, totals, claimed, input);
+        diskResults.push(r.result);
+        diskEntries.set(d.index, r.entries);
+      }
+      await this.packs.flush();
+      const header: PointHeader = {
+        format: FORMAT_VERSION,
+        id: pointId,
+        series: input.series,
+        createdAt: new Date().toISOString(),
+        parentPointId: parent ? parent.header.id : null,
+        meta: input.meta ?? {},
+        disks: input.disks.map((d) => ({ index: d.index, label: d.label ?? `disk${d.index}`, sizeBytes: d.source.sizeBytes, entries: diskEntries.get(d.index)!.length })),
+      };
+      if (input.signal?.aborted) throw abortError(input.signal);
+      await writeFileAtomic(this.pointFile(pointId), encodePoint(header, diskEntries));
+      return {
+        pointId,
+        series: input.series,
+        createdAt: header.createdAt,
+        logicalBytes: header.disks.reduce((a, d) => a + d.sizeBytes, 0),
+        bytesRead: totals.bytesRead,
+        storedBytesAdded: totals.storedBytesAdded,
+        seconds: (Date.now() - started) / 1000,
+        disks: diskResults,
+      };
+    } catch (e) {
+      // Chunks this backup claimed but never handed to the writer must not count as stored.
+      for (const k of claimed) if (!this.packs.index.has(k)) this.packs.pending.delete(k);
+      throw e;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Which chunks to read, and the ids every other chunk keeps (from the parent, or zeros). */
+  private planDisk(d: BackupDiskInput, parent: PointManifest | null): { ids: Array<Buffer | null>; toRead: number[]; allocated: boolean } {
+    const size = d.source.sizeBytes;
+    if (!Number.isSafeInteger(size) || size <= 0) throw new RepositoryError('VALIDATION', `disk ${d.index} has no size: not a disk image`);
+    const C = this.chunkSize;
+    const n = Math.ceil(size / C);
+    const ids: Array<Buffer | null> = new Array(n).fill(null);
+    if (d.changedExtents) {
+      const parentEntries = parent?.disks.get(d.index);
+      if (!parent || !parentEntries) throw new RepositoryError('VALIDATION', `changed extents for disk ${d.index} need a parent point that has this disk`);
+      const parentSize = parentEntries.reduce((a, e) => a + e.length, 0);
+      if (parentSize !== size) throw new RepositoryError('VALIDATION', `disk ${d.index} is ${size} bytes but was ${parentSize} in the parent: read it in full`);
+      let pos = 0;
+      for (const e of parentEntries) {
+        if (pos % C !== 0 || (e.id && e.length !== Math.min(C, size - pos))) throw new RepositoryError('INTERNAL', `parent point ${parent.header.id} was chunked differently; read disk ${d.index} in full`);
+        if (e.id) ids[pos / C] = e.id;
+        pos += e.length;
+      }
+      const touched = new Set<number>();
+      for (const [off, len] of d.changedExtents) {
+        if (!(off >= 0 && len > 0 && off + len <= size)) throw new RepositoryError('VALIDATION', `extent [${off}, ${len}] is outside disk ${d.index} (${size} bytes)`);
+        for (let c = Math.floor(off / C); c < Math.ceil((off + len) / C); c++) touched.add(c);
+      }
+      return { ids, toRead: [...touched].sort((a, b) => a - b), allocated: false };
+    }
+    return { ids, toRead: [], allocated: true };
+  }
+
+  private async backupDisk(
+    d: BackupDiskInput,
+    plan: { ids: Array<Buffer | null>; toRead: number[]; allocated: boolean },
+    totals: { bytesTotal: number; bytesDone: number; bytesRead: number; storedBytesAdded: number },
+    claimed: Set<string>,
+    input: BackupInput,
+  ): Promise<{ entries: DiskEntry[]; result: BackupDiskResult }> {
+    const C = this.chunkSize;
+    const size = d.source.sizeBytes;
+    let toRead = plan.toRead;
+    if (plan.allocated) {
+      const extents: Extent[] = d.source.allocatedExtents ? await d.source.allocatedExtents() : [[0, size]];
+      const set = new Set<number>();
+      for (const [off, len] of extents) for (let c = Math.floor(off / C); c < Math.ceil(Math.min(size, off + len) / C); c++) set.add(c);
+      toRead = [...set].sort((a, b) => a - b);
+      totals.bytesTotal += toRead.length * C;
+    }
+    const ids = plan.ids;
+    let bytesRead = 0;
+    let stored = 0;
+    const segments = runsOf(toRead, SEGMENT_CHUNKS);
+    await pipeline(
+      segments,
+      this.pool.size * 2,
+      async ([start, count]) => {
+        if (input.signal?.aborted) throw abortError(input.signal);
+        const off = start * C;
+        const len = Math.min(size, (start + count) * C) - off;
+        const data = await d.source.read(off, len);
+        if (data.byteLength !== len) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${len} bytes at ${off}`);
+        const ab = new ArrayBuffer(len);
+        new Uint8Array(ab).set(data);
+        const lengths = Array.from({ length: count }, (_, k) => Math.min(C, size - (start + k) * C));
+        const w = this.pool.pick();
+        const seg = `${randomUUID()}`;
+        const h = await this.pool.call<{ ids: ArrayBuffer; zero: ArrayBuffer }>(w, { op: 'hash', seg, buf: ab, lengths }, [ab]);
+        return { start, count, len, w, seg, lengths, idBuf: Buffer.from(h.ids), zero: new Uint8Array(h.zero) };
+      },
+      async (r) => {
+        bytesRead += r.len;
+        const fresh: number[] = [];
+        for (let k = 0; k < r.count; k++) {
+          if (r.zero[k]) {
+            ids[r.start + k] = null;
+            continue;
+          }
+          const id = Buffer.from(r.idBuf.subarray(k * 32, k * 32 + 32));
+          ids[r.start + k] = id;
+          const key = idKey(id);
+          if (!this.packs.has(key)) {
+            this.packs.pending.add(key);
+            claimed.add(key);
+            fresh.push(k);
+          }
+        }
+        if (fresh.length === 0) {
+          await this.pool.call(r.w, { op: 'drop', seg: r.seg });
+        } else {
+          const s = await this.pool.call<{ meta: Array<{ index: number; codec: number; storedLen: number; rawLen: number }>; blobs: ArrayBuffer }>(r.w, { op: 'seal', seg: r.seg, indices: fresh }, []);
+          const blobs = Buffer.from(s.blobs);
+          let o = 0;
+          const sealed: SealedChunk[] = s.meta.map((m) => {
+            const payload = blobs.subarray(o, o + m.storedLen);
+            o += m.storedLen;
+            return { id: ids[r.start + m.index]!, codec: m.codec, rawLen: m.rawLen, payload };
+          });
+          await this.packs.append(sealed);
+          const added = sealed.reduce((a, c) => a + c.payload.length + RECORD_HEADER_BYTES, 0);
+          stored += added;
+          totals.storedBytesAdded += added;
+        }
+        totals.bytesRead += r.len;
+        totals.bytesDone += r.count * C;
+        input.onProgress?.({ ...totals });
+      },
+    );
+    // Consecutive zero chunks become one zero run in the manifest.
+    const entries: DiskEntry[] = [];
+    for (let c = 0; c < ids.length; c++) {
+      const length = Math.min(C, size - c * C);
+      const id = ids[c] ?? null;
+      const last = entries[entries.length - 1];
+      if (!id && last && !last.id) last.length += length;
+      else entries.push({ length, id });
+    }
+    return { entries, result: { index: d.index, logicalBytes: size, bytesRead, storedBytesAdded: stored } };
+  }
+
+  // ------------------------------------------------------------------------------------------ restore
+
+  /**
+   * Streams one disk's bytes in order: zero runs as `null`, chunks decoded (and checked against
+   * their ids) by the workers, several batches in flight.
+   */
+  private async streamDisk(pointId: string, diskIndex: number, sink: (offset: number, data: Buffer | null, length: number) => Promise<void> | void, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
+    await this.ready;
+    const m = await this.readPoint(pointId);
+    const entries = m.disks.get(diskIndex);
+    if (!entries) throw new RepositoryError('NOT_FOUND', `restore point ${pointId} has no disk ${diskIndex}`);
+    const sizeBytes = m.header.disks.find((d) => d.index === diskIndex)!.sizeBytes;
+    await this.packs.refresh();
+    type Item = { offset: number; entry: DiskEntry; ix: IndexEntry | null };
+    const batches: Item[][] = [];
+    let cur: Item[] = [];
+    let curBytes = 0;
+    let pos = 0;
+    for (const e of entries) {
+      const ix = e.id ? (this.packs.index.get(idKey(e.id)) ?? null) : null;
+      if (e.id && !ix) throw new RepositoryError('INTERNAL', `restore point ${pointId} needs chunk ${idKey(e.id)} that is missing from the repository (run verify)`);
+      cur.push({ offset: pos, entry: e, ix });
+      curBytes += e.id ? e.length : 0;
+      pos += e.length;
+      if (curBytes >= RESTORE_BATCH_BYTES) {
+        batches.push(cur);
+        cur = [];
+        curBytes = 0;
+      }
+    }
+    if (cur.length) batches.push(cur);
+    const fhs = new Map<string, Promise<fs.promises.FileHandle>>();
+    try {
+      await pipeline(
+        batches,
+        this.pool.size * 2,
+        async (batch) => {
+          if (signal?.aborted) throw abortError(signal);
+          const chunks = batch.filter((b) => b.ix);
+          if (chunks.length === 0) return { batch, data: Buffer.alloc(0) };
+          const total = chunks.reduce((a, b) => a + b.ix!.storedLen, 0);
+          const ab = new ArrayBuffer(total);
+          const buf = Buffer.from(ab);
+          let o = 0;
+          const items = [];
+          for (const b of chunks) {
+            const ix = b.ix!;
+            let fh = fhs.get(ix.pack);
+            if (!fh) {
+              fh = this.packs.openPack(ix.pack);
+              fhs.set(ix.pack, fh);
+            }
+            await readExactly(await fh, buf, o, ix.storedLen, ix.offset, `pack ${ix.pack}`);
+            items.push({ offset: o, storedLen: ix.storedLen, codec: ix.codec, rawLen: ix.rawLen, chunkId: idKey(b.entry.id!) });
+            o += ix.storedLen;
+          }
+          const r = await this.pool.call<{ data: ArrayBuffer; bad: Array<{ chunkId: string; problem: string }> }>(this.pool.pick(), { op: 'open', buf: ab, items, verify: true, keep: true }, [ab]);
+          if (r.bad.length) throw new RepositoryError('INTERNAL', `chunk ${r.bad[0]!.chunkId} is damaged: ${r.bad[0]!.problem} (run verify)`);
+          return { batch, data: Buffer.from(r.data) };
+        },
+        async ({ batch, data }) => {
+          let o = 0;
+          for (const b of batch) {
+            if (b.entry.id) {
+              await sink(b.offset, data.subarray(o, o + b.entry.length), b.entry.length);
+              o += b.entry.length;
+            } else await sink(b.offset, null, b.entry.length);
+          }
+        },
+      );
+    } finally {
+      await Promise.allSettled([...fhs.values()].map(async (f) => (await f).close()));
+    }
+    return { sizeBytes };
+  }
+
+  async restoreDisk(input: { pointId: string; diskIndex: number; outPath: string; signal?: AbortSignal; onProgress?: (bytesDone: number) => void }): Promise<RestoreDiskResult> {
+    const started = Date.now();
+    const m = await this.readPoint(input.pointId);
+    if (!m.disks.has(input.diskIndex)) throw new RepositoryError('NOT_FOUND', `restore point ${input.pointId} has no disk ${input.diskIndex}`);
+    const out = await fs.promises.open(input.outPath, 'w', 0o600);
+    const hash = createHash('sha256');
+    let written = 0;
+    let done = 0;
+    try {
+      const { sizeBytes } = await this.streamDisk(
+        input.pointId,
+        input.diskIndex,
+        async (offset, data, length) => {
+          if (data) {
+            hash.update(data);
+            let w = 0;
+            while (w < data.length) w += (await out.write(data, w, data.length - w, offset + w)).bytesWritten;
+            written += data.length;
+          } else hashZeros(hash, length);
+          done += length;
+          input.onProgress?.(done);
+        },
+        input.signal,
+      );
+      await out.truncate(sizeBytes);
+      await out.sync();
+      return { bytesWritten: written, sizeBytes, sha256: hash.digest('hex'), seconds: (Date.now() - started) / 1000 };
+    } finally {
+      await out.close();
+    }
+  }
+
+  async hashDisk(input: { pointId: string; diskIndex: number; signal?: AbortSignal }): Promise<{ sha256: string; sizeBytes: number }> {
+    const hash = createHash('sha256');
+    const { sizeBytes } = await this.streamDisk(input.pointId, input.diskIndex, (_o, data, length) => (data ? void hash.update(data) : hashZeros(hash, length)), input.signal);
+    return { sha256: hash.digest('hex'), sizeBytes };
+  }
+
+  // --------------------------------------------------------------------------------- stats, verify
+
+  async stats(): Promise<RepoStats> {
+    await this.ready;
+    await this.packs.refresh();
+    const headers = await this.pointHeaders();
+    const logicalBytes = headers.reduce((a, h) => a + h.disks.reduce((x, d) => x + d.sizeBytes, 0), 0);
+    let storedBytes = 0;
+    for (const sub of ['packs', 'points']) {
+      for (const n of await fs.promises.readdir(path.join(this.path, sub))) storedBytes += (await fs.promises.stat(path.join(this.path, sub, n))).size;
+    }
+    return { logicalBytes, storedBytes, chunks: this.packs.index.size, dedupRatio: storedBytes > 0 ? logicalBytes / storedBytes : 0, points: headers.length };
+  }
+
+  async verify(input: { pointId?: string; signal?: AbortSignal } = {}): Promise<VerifyReport> {
+    await this.ready;
+    const started = Date.now();
+    await this.packs.refresh();
+    const points: PointManifest[] = [];
+    const pointErrors: string[] = [];
+    for (const h of await this.pointHeaders().catch(() => [])) {
+      if (input.pointId && h.id !== input.pointId) continue;
+      try {
+        points.push(await this.readPoint(h.id));
+      } catch (e) {
+        pointErrors.push(h.id);
+        void e;
+      }
+    }
+    if (input.pointId && points.length === 0 && pointErrors.length === 0) throw new RepositoryError('NOT_FOUND', `restore point ${input.pointId} not found`);
+    const wanted = input.pointId ? new Set(points.flatMap((p) => [...p.disks.values()].flat().filter((e) => e.id).map((e) => idKey(e.id!)))) : null;
+    const damaged = new Map<string, string>();
+    let chunksChecked = 0;
+    let bytesChecked = 0;
+    const packDir = path.join(this.path, 'packs');
+    const idxNames = (await fs.promises.readdir(packDir)).filter((n) => n.endsWith('.idx'));
+    for (const n of idxNames) {
+      if (input.signal?.aborted) throw abortError(input.signal);
+      const pack = n.slice(0, -4);
+      const entries = decodeIdx(await fs.promises.readFile(path.join(packDir, n)), n).filter((e) => !wanted || wanted.has(idKey(e.id)));
+      if (entries.length === 0) continue;
+      let data: Buffer;
+      try {
+        data = await fs.promises.readFile(path.join(packDir, `${pack}.pack`));
+      } catch {
+        for (const e of entries) damaged.set(idKey(e.id), `pack ${pack} is missing`);
+        continue;
+      }
+      const items: Array<{ offset: number; storedLen: number; codec: number; rawLen: number; chunkId: string }> = [];
+      for (const e of entries) {
+        const key = idKey(e.id);
+        const h = e.offset - RECORD_HEADER_BYTES;
+        if (e.offset + e.storedLen > data.length) {
+          damaged.set(key, `pack ${pack} is truncated`);
+          continue;
+        }
+        if (data.readUInt8(h) !== e.codec || data.readUInt32LE(h + 1) !== e.storedLen || data.readUInt32LE(h + 5) !== e.rawLen || !data.subarray(h + 9, h + 9 + 32).equals(e.id)) {
+          damaged.set(key, `record header in pack ${pack} does not match its index`);
+          continue;
+        }
+        items.push({ offset: e.offset, storedLen: e.storedLen, codec: e.codec, rawLen: e.rawLen, chunkId: key });
+        bytesChecked += e.rawLen;
+      }
+      chunksChecked += entries.length;
+      // Batches of ~32 MiB spread over the workers.
+      const ab = data.buffer.byteLength === data.length ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
+      const half = Math.ceil(items.length / this.pool.size);
+      const parts = Array.from({ length: this.pool.size }, (_, i) => items.slice(i * half, (i + 1) * half)).filter((p) => p.length);
+      const results = await Promise.all(
+        parts.map((p, i) => this.pool.call<{ bad: Array<{ chunkId: string; problem: string }> }>(i, { op: 'open', buf: i === parts.length - 1 ? ab : ab.slice(0), items: p, verify: true, keep: false }, i === parts.length - 1 ? [ab as ArrayBuffer] : [])),
+      );
+      for (const r of results) for (const b of r.bad) damaged.set(b.chunkId, b.problem);
+    }
+    // Chunks a manifest names that no pack holds.
+    for (const p of points) for (const es of p.disks.values()) for (const e of es) if (e.id && !this.packs.index.has(idKey(e.id))) damaged.set(idKey(e.id), 'missing from every pack index');
+    const byChunk = new Map<string, string[]>();
+    for (const p of points) {
+      for (const es of p.disks.values()) {
+        for (const e of es) {
+          if (!e.id) continue;
+          const k = idKey(e.id);
+          if (damaged.has(k)) {
+            const l = byChunk.get(k) ?? [];
+            if (!l.includes(p.header.id)) l.push(p.header.id);
+            byChunk.set(k, l);
+          }
+        }
+      }
+    }
+    const damagedChunks = [...damaged.entries()].map(([id, problem]) => ({ id, problem, points: byChunk.get(id) ?? [] }));
+    const brokenPoints = [...new Set([...damagedChunks.flatMap((d) => d.points), ...pointErrors])].sort();
+    return { ok: damagedChunks.length === 0 && pointErrors.length === 0, chunksChecked, bytesChecked, damagedChunks, brokenPoints, seconds: (Date.now() - started) / 1000 };
+  }
+
+  // ------------------------------------------------------------------------------------ prune, gc
+
+  async prune(input: { keepLast: number; series?: string }): Promise<{ removed: string[]; kept: number }> {
+    if (!Number.isInteger(input.keepLast) || input.keepLast < 1) throw new RepositoryError('VALIDATION', '--keep-last must be a whole number of at least 1');
+    await this.ready;
+    const lock = await acquireLock(this.locksDir(), 'exclusive', 'prune', { waitMs: 30_000 });
+    try {
+      const bySeries = new Map<string, PointHeader[]>();
+      for (const h of await this.pointHeaders()) {
+        if (input.series && h.series !== input.series) continue;
+        bySeries.set(h.series, [...(bySeries.get(h.series) ?? []), h]);
+      }
+      const removed: string[] = [];
+      let kept = 0;
+      for (const hs of bySeries.values()) {
+        const drop = hs.slice(0, Math.max(0, hs.length - input.keepLast));
+        kept += hs.length - drop.length;
+        for (const h of drop) {
+          await fs.promises.rm(this.pointFile(h.id), { force: true });
+          removed.push(h.id);
+        }
+      }
+      return { removed, kept };
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Removes chunks no manifest refers to; rewrites packs that are mostly garbage. Exclusive with backups. */
+  async gc(opts: { waitMs?: number } = {}): Promise<{ packsRemoved: number; packsRewritten: number; chunksRemoved: number; bytesFreed: number }> {
+    await this.ready;
+    const lock = await acquireLock(this.locksDir(), 'exclusive', 'gc', { waitMs: opts.waitMs ?? 60_000 });
+    try {
+      await this.packs.refresh();
+      const live = new Set<string>();
+      for (const h of await this.pointHeaders()) {
+        const m = await this.readPoint(h.id);
+        for (const es of m.disks.values()) for (const e of es) if (e.id) live.add(idKey(e.id));
+      }
+      const packDir = path.join(this.path, 'packs');
+      let packsRemoved = 0;
+      let packsRewritten = 0;
+      let chunksRemoved = 0;
+      let bytesFreed = 0;
+      const names = await fs.promises.readdir(packDir);
+      // Leftovers of crashed writers: temp files, packs without an index.
+      for (const n of names) {
+        const full = path.join(packDir, n);
+        if (n.startsWith('.tmp-') || (n.endsWith('.pack') && !names.includes(`${n.slice(0, -5)}.idx`))) {
+          bytesFreed += (await fs.promises.stat(full)).size;
+          await fs.promises.rm(full, { force: true });
+        }
+      }
+      for (const n of names.filter((x) => x.endsWith('.idx'))) {
+        const pack = n.slice(0, -4);
+        const entries = decodeIdx(await fs.promises.readFile(path.join(packDir, n)), n);
+        const used = entries.filter((e) => live.has(idKey(e.id)));
+        const packFile = path.join(packDir, `${pack}.pack`);
+        const size = (await fs.promises.stat(packFile).catch(() => ({ size: 0 }))).size;
+        const usedBytes = used.reduce((a, e) => a + e.storedLen + RECORD_HEADER_BYTES, 0);
+        if (used.length === entries.length && usedBytes > size * 0.8) continue;
+        if (used.length > 0 && usedBytes > size * 0.7) continue;
+        if (used.length > 0) {
+          const fh = await fs.promises.open(packFile, 'r');
+          try {
+            const sealed: SealedChunk[] = [];
+            for (const e of used) {
+              const payload = Buffer.alloc(e.storedLen);
+              await readExactly(fh, payload, 0, e.storedLen, e.offset, `pack ${pack}`);
+              sealed.push({ id: e.id, codec: e.codec, rawLen: e.rawLen, payload });
+              this.packs.index.delete(idKey(e.id));
+            }
+            await this.packs.append(sealed);
+            await this.packs.flush();
+          } finally {
+            await fh.close();
+          }
+          packsRewritten++;
+        } else packsRemoved++;
+        for (const e of entries) if (!live.has(idKey(e.id))) {
+          this.packs.index.delete(idKey(e.id));
+          chunksRemoved++;
+        }
+        await fs.promises.rm(path.join(packDir, n), { force: true });
+        await fs.promises.rm(packFile, { force: true });
+        bytesFreed += size - (used.length > 0 ? usedBytes : 0);
+      }
+      return { packsRemoved, packsRewritten, chunksRemoved, bytesFreed };
+    } finally {
+      lock.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.ready.catch(() => undefined);
+    await this.packs.close();
+    await this.pool.close();
+  }
+}
+
+function hashZeros(hash: ReturnType<typeof createHash>, length: number): void {
+  for (let left = length; left > 0; left -= ZERO.length) hash.update(left >= ZERO.length ? ZERO : ZERO.subarray(0, left));
+}
+
+// ------------------------------------------------------------------------------------- init, open
+
+export async function initRepository(opts: { path: string; encrypt?: boolean; keyFile?: string; chunkSize?: number }): Promise<void> {
+  const dir = path.resolve(opts.path);
+  if (fs.existsSync(dir)) {
+    const st = fs.statSync(dir);
+    if (!st.isDirectory()) throw new RepositoryError('VALIDATION', `${dir} exists and is not a directory`);
+    if (fs.readdirSync(dir).length > 0) throw new RepositoryError('CONFLICT', `${dir} is not empty; a repository is created in an empty or new directory`);
+  }
+  if (opts.encrypt && !opts.keyFile) throw new RepositoryError('VALIDATION', '--encrypt needs --key-file');
+  const chunkSize = opts.chunkSize ?? 64 * 1024;
+  let encryption: RepoConfig['encryption'] = null;
+  if (opts.encrypt) {
+    const keys = deriveKeys(loadKeyFile(path.resolve(opts.keyFile!), true));
+    encryption = { kind: 'aes-256-gcm', keyCheck: keys.check, idKey: 'hmac-sha256' };
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  for (const sub of ['packs', 'points', 'locks']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  const config: RepoConfig = { format: FORMAT_VERSION, id: randomUUID(), createdAt: new Date().toISOString(), chunker: { kind: 'fixed', size: chunkSize }, encryption };
+  await writeFileAtomic(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+export function readRepoConfig(dir: string): RepoConfig {
+  const file = path.join(dir, 'config.json');
+  if (!fs.existsSync(dir)) throw new RepositoryError('NOT_FOUND', `no repository at ${dir} (create one with: quiesce repo init --path ${dir})`);
+  if (!fs.existsSync(file)) throw new RepositoryError('NOT_FOUND', `${dir} is not a Quiesce repository (no config.json)`);
+  try {
+    const c = JSON.parse(fs.readFileSync(file, 'utf8')) as RepoConfig;
+    if (c.format !== FORMAT_VERSION) throw new Error(`format ${c.format}`);
+    return c;
+  } catch (e) {
+    throw new RepositoryError('INTERNAL', `the repository configuration ${file} is unreadable: ${(e as Error).message}`);
+  }
+}
+
+export async function openRepository(opts: { path: string; keyFile?: string | null; workers?: number }): Promise<FilesystemRepository> {
+  const dir = path.resolve(opts.path);
+  const config = readRepoConfig(dir);
+  let keys: RepoKeys | null = null;
+  if (config.encryption) {
+    if (!opts.keyFile) throw new RepositoryError('VALIDATION', `the repository at ${dir} is encrypted: give its --key-file`);
+    keys = deriveKeys(loadKeyFile(path.resolve(opts.keyFile), false));
+    checkKey(keys, config.encryption.keyCheck, opts.keyFile);
+  }
+  const repo = new FilesystemRepository(dir, config, keys, new WorkerPool(opts.workers));
+  return repo;
+}
