@@ -18,7 +18,7 @@ import type { Logger } from '@/server/lib/logger';
 import { PolicySettingsSchema } from '@/server/policies/schemas';
 import type { Repository } from '@/server/repository/types';
 import { createStorageRegistry } from '@/server/storage/registry';
-import { seededRandom } from './random';
+import { seededRandom } from '@/server/lib/random';
 
 export interface ChaosOptions {
   seed: number;

@@ -140,6 +140,11 @@ export interface SnapshotInfo {
   consistency: ConsistencyLevel;
   /** Set when quiesce was asked for but not achieved. */
   quiesceError: string | null;
+  /**
+   * Writes the guest had made before the snapshot were lost afterwards (a host crash took dirty
+   * write-back data with it): the snapshot no longer holds what the guest saw.
+   */
+  lostWrites?: boolean;
   disks: SnapshotDiskInfo[];
 }
 
