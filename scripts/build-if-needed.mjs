@@ -52,5 +52,6 @@ export function buildIfNeeded() {
     process.stderr.write('quiesce: the dashboard build failed\n');
     process.exit(r.status ?? 1);
   }
-  fs.writeFileSync(stamp, fp);
+  // The build may touch files it reads (Next rewrites tsconfig.json): stamp what it leaves.
+  fs.writeFileSync(stamp, sourceFingerprint());
 }

@@ -1,3 +1,5 @@
+import type { LabEvent, LabInspection } from '@/server/connectors/lab';
+
 /**
  * What the domain layer may ask of the lab beyond the connector interfaces: its inspection view,
  * its oracle (for verifying restored images) and its events and faults. Null when the process
@@ -9,8 +11,8 @@ export interface LabOracleRecord {
 }
 
 export interface LabHandle {
-  inspect(): Promise<unknown>;
+  inspect(): Promise<LabInspection>;
   oracle(snapshotId: string, diskIndex: number): Promise<LabOracleRecord | null>;
-  events(opts?: { sinceId?: number; limit?: number }): Promise<unknown[]>;
-  injectFault(fault: Record<string, unknown>): Promise<unknown>;
+  events(opts?: { sinceId?: number; limit?: number }): Promise<LabEvent[]>;
+  injectFault(fault: Record<string, unknown>): Promise<LabEvent>;
 }
