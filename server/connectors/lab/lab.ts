@@ -944,12 +944,12 @@ export class Lab {
       const last = delta <= model.stunPassMaxBytes || passes >= model.maxPasses - 1;
       if (last) {
         const thaw = this.freeze(vm);
-        const t0 = this.clock.now();
+        // The stun lasts as long as merging the last delta takes (the model's time, not the host's jitter).
+        stunMs = Math.round((delta / rate) * 1000);
         try {
           for (const d of vm.disks) this.mergeAllLayers(vm, d);
-          await this.clock.sleep((delta / rate) * 1000);
+          await this.clock.sleep(stunMs);
         } finally {
-          stunMs = this.clock.now() - t0;
           thaw();
         }
         passes++;
