@@ -6,7 +6,8 @@ import type { LabEvent, LabInspection } from '@/server/connectors/lab';
  * runs against real hypervisors.
  */
 export interface LabOracleRecord {
-  sha256: string;
+  /** Image digest (server/lib/image-digest.ts) of what the guest saw at the snapshot instant. */
+  digest: string;
   sizeBytes: number;
 }
 

@@ -95,9 +95,8 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
   fs.mkdirSync(dir, { recursive: true });
   const clock = createScaledClock(opts.speed);
   const log = opts.logger;
-  const say = (s: string) => opts.onProgress?.(`[lab +${((clock.now() - t0) / 60_000).toFixed(1)} min] ${s}`);
-  const t0 = clock.now();
-  const endAt = t0 + opts.minutes * 60_000;
+  let t0 = clock.now();
+  const say = (s: string) => opts.onProgress?.(`[lab +${((clock.now() - t0) / 60_000).toFixed(1)} min, wall ${Math.round((Date.now() - wallStart) / 1000)} s] ${s}`);
 
   const database = await openDatabase({ pgliteDir: path.join(dir, 'pg') });
   await database.migrate();
@@ -133,6 +132,9 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
   };
 
   lab.start();
+  // The run's minutes start once the data center is built.
+  t0 = clock.now();
+  const endAt = t0 + opts.minutes * 60_000;
   let engineNo = 1;
   let runner = await newRunner(engineNo);
   const crashTimes = Array.from({ length: opts.crashEngine }, () => t0 + (0.1 + rand() * 0.7) * (endAt - t0)).sort((a, b) => a - b);
@@ -186,6 +188,7 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
     runner.wake();
     await clock.sleep(5_000);
   }
+  say('all jobs ended; sweeping orphans and checking every restore point against the oracle');
   const sweep = await sweepOrphans(systemCtx);
   await runner.stop({ drainMs: 1_000 });
   await lab.stop();
@@ -199,9 +202,9 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
   for (const rp of rps) {
     let ok = true;
     for (const d of rp.disks) {
-      const h = await repo.hashDisk({ pointId: rp.id, diskIndex: d.index });
+      const h = await repo.digestDisk({ pointId: rp.id, diskIndex: d.index });
       const o = rp.snapshotId ? await lab.handle.oracle(rp.snapshotId, d.index) : null;
-      if (!o || o.sha256 !== h.sha256) ok = false;
+      if (!o || o.digest !== h.digest) ok = false;
     }
     const t = (transports[rp.transport ?? 'unknown'] ??= { points: 0, inconsistent: 0 });
     t.points++;
@@ -211,6 +214,7 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
       t.inconsistent++;
     }
   }
+  say(`${consistent + inconsistent} restore points checked`);
   const metrics = await lab.metrics();
   const statusRows = await db.select({ status: jobs.status, n: sql<number>`count(*)::int` }).from(jobs).groupBy(jobs.status);
   const jobCounts = Object.fromEntries(statusRows.map((r) => [r.status, r.n]));

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Extent } from '@/server/connectors/types';
+import { ImageDigest } from '@/server/lib/image-digest';
 import {
   FORMAT_VERSION,
   RECORD_HEADER_BYTES,
@@ -419,6 +420,7 @@ export class FilesystemRepository implements Repository {
     if (!m.disks.has(input.diskIndex)) throw new RepositoryError('NOT_FOUND', `restore point ${input.pointId} has no disk ${input.diskIndex}`);
     const out = await fs.promises.open(input.outPath, 'w', 0o600);
     const hash = createHash('sha256');
+    const digest = new ImageDigest();
     let written = 0;
     let done = 0;
     try {
@@ -428,10 +430,14 @@ export class FilesystemRepository implements Repository {
         async (offset, data, length) => {
           if (data) {
             hash.update(data);
+            digest.update(data);
             let w = 0;
             while (w < data.length) w += (await out.write(data, w, data.length - w, offset + w)).bytesWritten;
             written += data.length;
-          } else hashZeros(hash, length);
+          } else {
+            hashZeros(hash, length);
+            digest.zeros(length);
+          }
           done += length;
           input.onProgress?.(done);
         },
@@ -439,16 +445,16 @@ export class FilesystemRepository implements Repository {
       );
       await out.truncate(sizeBytes);
       await out.sync();
-      return { bytesWritten: written, sizeBytes, sha256: hash.digest('hex'), seconds: (Date.now() - started) / 1000 };
+      return { bytesWritten: written, sizeBytes, sha256: hash.digest('hex'), digest: digest.digest(), seconds: (Date.now() - started) / 1000 };
     } finally {
       await out.close();
     }
   }
 
-  async hashDisk(input: { pointId: string; diskIndex: number; signal?: AbortSignal }): Promise<{ sha256: string; sizeBytes: number }> {
-    const hash = createHash('sha256');
-    const { sizeBytes } = await this.streamDisk(input.pointId, input.diskIndex, (_o, data, length) => (data ? void hash.update(data) : hashZeros(hash, length)), input.signal);
-    return { sha256: hash.digest('hex'), sizeBytes };
+  async digestDisk(input: { pointId: string; diskIndex: number; signal?: AbortSignal }): Promise<{ digest: string; sizeBytes: number }> {
+    const d = new ImageDigest();
+    const { sizeBytes } = await this.streamDisk(input.pointId, input.diskIndex, (_o, data, length) => void (data ? d.update(data) : d.zeros(length)), input.signal);
+    return { digest: d.digest(), sizeBytes };
   }
 
   // --------------------------------------------------------------------------------- stats, verify

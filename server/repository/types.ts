@@ -83,7 +83,10 @@ export interface PointSummary {
 export interface RestoreDiskResult {
   bytesWritten: number;
   sizeBytes: number;
+  /** SHA-256 of the restored image file. */
   sha256: string;
+  /** Image digest (server/lib/image-digest.ts) of the same bytes, comparable with the lab's oracle. */
+  digest: string;
   seconds: number;
 }
 
@@ -112,8 +115,8 @@ export interface Repository {
   latestPoint(series: string): Promise<PointSummary | null>;
   /** Restore one disk to a file (sparse: zero chunks become holes) and return its SHA-256. */
   restoreDisk(input: { pointId: string; diskIndex: number; outPath: string; signal?: AbortSignal; onProgress?: (bytesDone: number) => void }): Promise<RestoreDiskResult>;
-  /** SHA-256 of one disk's full image as a restore would produce it, without writing anything. */
-  hashDisk(input: { pointId: string; diskIndex: number; signal?: AbortSignal }): Promise<{ sha256: string; sizeBytes: number }>;
+  /** Image digest of one disk as a restore would produce it, without writing anything (zero runs cost nothing). */
+  digestDisk(input: { pointId: string; diskIndex: number; signal?: AbortSignal }): Promise<{ digest: string; sizeBytes: number }>;
   stats(): Promise<RepoStats>;
   verify(input?: { pointId?: string; signal?: AbortSignal }): Promise<VerifyReport>;
   close(): Promise<void>;

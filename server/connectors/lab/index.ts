@@ -25,7 +25,8 @@ export interface LabMetrics {
 /** The lab's own controls, beyond the connector interfaces: inspection, oracle, events, faults. */
 export interface LabControl {
   inspect(): Promise<LabInspection>;
-  oracle(snapshotId: string, diskIndex: number): Promise<{ sha256: string; sizeBytes: number } | null>;
+  /** The image digest of a snapshot's disk as the guest saw it (waits while it is being computed). */
+  oracle(snapshotId: string, diskIndex: number): Promise<{ digest: string; sizeBytes: number } | null>;
   events(opts?: { sinceId?: number; limit?: number; kinds?: string[] }): Promise<LabEvent[]>;
   injectFault(fault: { kind: string } & Record<string, unknown>): Promise<LabEvent>;
   metrics(): Promise<LabMetrics>;
@@ -144,9 +145,7 @@ export async function createLab(opts: CreateLabOptions): Promise<LabHandleFull> 
         }),
       };
     },
-    async oracle(snapshotId, diskIndex) {
-      return lab.oracle(snapshotId, diskIndex);
-    },
+    oracle: (snapshotId, diskIndex) => lab.oracle(snapshotId, diskIndex),
     async events(o = {}) {
       return lab.listEvents(o);
     },

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaledClock } from '@/server/lib/clock';
+import { ImageDigest } from '@/server/lib/image-digest';
 import { silentLogger } from '@/server/lib/logger';
 import { chaosScenario, createLab, type LabHandleFull, type TopologyInput } from './index';
 
@@ -46,14 +46,13 @@ export const TEST_TOPOLOGY: TopologyInput = {
   snapshot: { stunPassMaxMiB: 1, maxPasses: 3 },
 };
 
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function readAll(lab: LabHandleFull, snapshotId: string, disk: number, transport: 'directsan' | 'hotadd' | 'nbd', proxyId: string | null): Promise<string> {
   const r = await lab.hypervisor.openDisk({ snapshotId, diskIndex: disk, transport, proxyId, idempotencyKey: `read-${Math.random()}` });
-  const h = createHash('sha256');
+  const h = new ImageDigest();
   for (let o = 0; o < r.sizeBytes; o += 4 * MiB) h.update(await r.read(o, Math.min(4 * MiB, r.sizeBytes - o)));
   await r.close();
-  return h.digest('hex');
+  return h.digest();
 }
 
 function pattern(seed: number, length: number): Buffer {
@@ -69,7 +68,7 @@ describe('lab data center on real bytes', () => {
   let n = 0;
   const key = () => `k-${++n}`;
   const snap = (vm: string, quiesce = false) => lab.hypervisor.createSnapshot({ vmId: `vm-${vm}`, name: `s${n}`, quiesce, idempotencyKey: key() });
-  const oracle = async (id: string, d = 0) => (await lab.control.oracle(id, d))!.sha256;
+  const oracle = async (id: string, d = 0) => (await lab.control.oracle(id, d))!.digest;
 
   beforeAll(async () => {
     lab = await createLab({ dir, clock, logger: silentLogger, seed: 7, topology: TEST_TOPOLOGY, workloads: false });
@@ -313,7 +312,7 @@ describe('lab persistence across a kill -9', () => {
         await lab.control.guestWrite('wb0', 0, 4 << 20, w);
         const s = await lab.hypervisor.createSnapshot({ vmId: 'vm-wb0', name: 'x', quiesce: false, idempotencyKey: 'crash-key' });
         await lab.control.guestWrite('wb0', 0, 6 << 20, Buffer.alloc(65536, 9));
-        process.stdout.write(JSON.stringify({ id: s.id, oracle: (await lab.control.oracle(s.id, 0)).sha256 }) + '\\n');
+        process.stdout.write(JSON.stringify({ id: s.id, oracle: (await lab.control.oracle(s.id, 0)).digest }) + '\\n');
         process.kill(process.pid, 'SIGKILL');
       `;
       const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
@@ -328,7 +327,7 @@ describe('lab persistence across a kill -9', () => {
         const snaps = await lab.hypervisor.listSnapshots('vm-wb0');
         expect(snaps.map((s) => s.id)).toEqual([id]);
         expect((await lab.hypervisor.findSnapshotByKey('crash-key'))?.id).toBe(id);
-        expect((await lab.control.oracle(id, 0))?.sha256).toBe(oracle);
+        expect((await lab.control.oracle(id, 0))?.digest).toBe(oracle);
         // the dirty write-back data (flash is persistent) and the redo log survived
         expect((await lab.control.guestRead('wb0', 0, 4 << 20, 65536)).equals(Buffer.alloc(65536, 7))).toBe(true);
         expect((await lab.control.guestRead('wb0', 0, 6 << 20, 65536)).equals(Buffer.alloc(65536, 9))).toBe(true);
@@ -347,4 +346,3 @@ describe('lab persistence across a kill -9', () => {
   });
 });
 
-void sha;

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import {
 } from '@/server/connectors/types';
 import type { Clock } from '@/server/lib/clock';
 import type { Logger } from '@/server/lib/logger';
+import { DIGEST_BLOCK, ImageDigest } from '@/server/lib/image-digest';
 import { rngFor, seededBytes, seededUuid } from '@/server/lib/random';
 import { buildDiskImage, buildOsTemplate, PARTITION_OFFSET } from './disk-image';
 import { HostCache, cacheKey, parseCacheKey, type DirtyBlock } from './host-cache';
@@ -511,20 +512,29 @@ export class Lab {
   destage(hostId: string, budgetBytes: number, only?: (key: string) => boolean, olderThan = Infinity): number {
     const cache = this.cacheOf(hostId);
     let done = 0;
-    for (const [key, blocks] of [...cache.dirty.entries()]) {
+    for (const [key, blocks] of cache.dirty) {
+      if (done >= budgetBytes) break;
       if (only && !only(key)) continue;
       const { vmId, disk, layerId } = parseCacheKey(key);
-      const vm = this.vms.get(vmId);
-      const vd = vm?.disks[disk];
-      if (!vd) continue;
-      for (const [b, entry] of [...blocks.entries()]) {
-        if (done >= budgetBytes) return done;
-        if (entry.at > olderThan) break;
-        if (layerId !== 'base' && !vd.layer(layerId)) continue;
-        vd.writeLayer(layerId, b, entry.data);
-        cache.clean(key, b, entry);
-        done += BLOCK;
+      const vd = this.vms.get(vmId)?.disks[disk];
+      if (!vd || (layerId !== 'base' && !vd.layer(layerId))) continue;
+      // Oldest first; stop at the first block younger than the destage lag.
+      const batch: Array<[number, DirtyBlock]> = [];
+      for (const [b, entry] of blocks) {
+        if (done + batch.length * BLOCK >= budgetBytes || entry.at > olderThan) break;
+        batch.push([b, entry]);
       }
+      batch.sort((x, y) => x[0] - y[0]);
+      // Contiguous blocks go down in one write.
+      for (let i = 0; i < batch.length; ) {
+        let j = i + 1;
+        while (j < batch.length && batch[j]![0] === batch[j - 1]![0] + 1) j++;
+        const run = batch.slice(i, j);
+        vd.writeLayer(layerId, run[0]![0], run.length === 1 ? run[0]![1].data : Buffer.concat(run.map((r) => r[1].data)));
+        i = j;
+      }
+      for (const [b, entry] of batch) cache.clean(key, b, entry);
+      done += batch.length * BLOCK;
     }
     return done;
   }
@@ -811,14 +821,10 @@ export class Lab {
     } finally {
       thaw();
     }
-    let done!: () => void;
-    const ready = new Promise<void>((r) => (done = r));
+    // The oracle hashes the frozen image in the background: it is fixed in memory, whatever the
+    // guest, the destage or a host crash do next. Lookups and the removal wait for it.
+    const ready = this.computeOracle(rec, frozenDirty).catch((e) => this.log.error({ err: e, snapshotId: rec.id }, 'oracle computation failed'));
     this.snapRt.set(rec.id, { frozenDirty, ready, removing: null, readers: 0 });
-    try {
-      await this.computeOracle(rec, frozenDirty);
-    } finally {
-      done();
-    }
     this.event('snapshot-created', `Snapshot ${rec.id} of ${vm.spec.name} (${consistency}-consistent)`, { vmId: vm.id, data: { snapshotId: rec.id, consistency } });
     return this.snapshotInfo(rec);
   }
@@ -830,31 +836,42 @@ export class Lab {
     return new Map(rec.disks.map((d) => [d.index, new Map(cache.dirty.get(cacheKey(vm.id, d.index, 'base')) ?? [])]));
   }
 
-  /** The oracle: SHA-256 of each disk exactly as the guest saw it at the snapshot instant. */
+  /**
+   * The oracle: the image digest (server/lib/image-digest.ts) of each disk exactly as the guest saw
+   * it at the snapshot instant — the base disk with the dirty blocks the guest had written to it.
+   */
   private async computeOracle(rec: SnapshotRecord, frozen: Map<number, Map<number, DirtyBlock>>): Promise<void> {
     const vm = this.vm(rec.vmId);
-    const out: Record<string, { sha256: string; sizeBytes: number }> = {};
-    const piece = 8 * MiB;
+    const out: Record<string, { digest: string; sizeBytes: number }> = {};
     for (const d of rec.disks) {
       const disk = vm.disks[d.index]!;
       const dirty = frozen.get(d.index) ?? new Map<number, DirtyBlock>();
-      const h = createHash('sha256');
-      const buf = Buffer.alloc(piece);
-      for (let off = 0; off < d.sizeBytes; off += piece) {
-        const len = Math.min(piece, d.sizeBytes - off);
+      const alloc = readU8(this.p('snapshots', `${rec.id}-d${d.index}.alloc`));
+      const dirtyMiB = new Set([...dirty.keys()].map((b) => Math.floor((b * BLOCK) / DIGEST_BLOCK)));
+      const digest = new ImageDigest();
+      const buf = Buffer.alloc(DIGEST_BLOCK);
+      for (let off = 0, i = 0; off < d.sizeBytes; off += DIGEST_BLOCK, i++) {
+        const len = Math.min(DIGEST_BLOCK, d.sizeBytes - off);
+        let empty = !!alloc && !dirtyMiB.has(i);
+        for (let t = off / TRACK; empty && t < Math.ceil((off + len) / TRACK); t++) if (alloc![t]) empty = false;
+        if (empty) {
+          digest.zeros(len);
+          continue;
+        }
         const view = buf.subarray(0, len);
         disk.readBase(off, len, view, 0);
         for (let b = off / BLOCK; b < (off + len) / BLOCK; b++) dirty.get(b)?.data.copy(view, (b - off / BLOCK) * BLOCK);
-        h.update(view);
-        await new Promise((r) => setImmediate(r));
+        digest.update(view);
+        if (i % 16 === 15) await new Promise((r) => setImmediate(r));
       }
-      out[String(d.index)] = { sha256: h.digest('hex'), sizeBytes: d.sizeBytes };
+      out[String(d.index)] = { digest: digest.digest(), sizeBytes: d.sizeBytes };
     }
     this.state.oracle[rec.id] = out;
     this.persist();
   }
 
-  oracle(snapshotId: string, diskIndex: number): { sha256: string; sizeBytes: number } | null {
+  async oracle(snapshotId: string, diskIndex: number): Promise<{ digest: string; sizeBytes: number } | null> {
+    await this.snapRt.get(snapshotId)?.ready;
     return this.state.oracle[snapshotId]?.[String(diskIndex)] ?? null;
   }
 

@@ -53,7 +53,7 @@ export function chaosScenario(seed: number, minutes: number): Scenario {
     const r = rand();
     vm.acceleration = r < 0.8 ? { mode: 'write-back', peers: pick(rand, [0, 1, 1, 2]) } : { mode: 'write-through', peers: 0 };
     const w = vm.workload ?? {};
-    vm.workload = { rateKBps: Math.round((w.rateKBps ?? 64) * (2 + rand() * 4)), pattern: w.pattern ?? 'random', blockKiB: w.blockKiB ?? 16 };
+    vm.workload = { rateKBps: Math.round((w.rateKBps ?? 64) * (1.5 + rand() * 2)), pattern: w.pattern ?? 'random', blockKiB: Math.max(16, w.blockKiB ?? 16) };
   }
   for (const c of base.clusters) for (const h of c.hosts) h.destageMBps = 2 + Math.floor(rand() * 4);
   const topology = validateTopology(base);

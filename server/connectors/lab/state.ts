@@ -39,7 +39,7 @@ export interface PersistedState {
   keys: Record<string, string>;
   /** Completed removals, for idempotent repeats. */
   removals: Record<string, SnapshotRemoval>;
-  oracle: Record<string, Record<string, { sha256: string; sizeBytes: number }>>;
+  oracle: Record<string, Record<string, { digest: string; sizeBytes: number }>>;
   blacklist: BlacklistEntry[];
   clusters: Record<string, { activeVmId: string; heartbeatDelayMs: number; heartbeatThreshold: number }>;
   hosts: Record<string, { state: 'connected' | 'down'; downUntil: number | null }>;

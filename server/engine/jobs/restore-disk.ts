@@ -60,20 +60,20 @@ const verify = defineStep<RestoreDiskJobInput>({
   name: 'verify',
   async run(ctx) {
     const r = stepResult<ResolveResult>(ctx.results, 'resolve');
-    const restored = stepResult<{ sha256: string }>(ctx.results, 'restore');
+    const restored = stepResult<{ sha256: string; digest: string }>(ctx.results, 'restore');
     const lab = ctx.deps.lab;
     if (!lab || !r.snapshotId) {
       await ctx.log('info', 'Every chunk was verified against its SHA-256 while restoring (no oracle for this VM)');
-      return { verified: true, method: 'chunk-hashes', sha256: restored.sha256, expectedSha256: null };
+      return { verified: true, method: 'chunk-hashes', digest: restored.digest, expectedDigest: null };
     }
     const oracle = await lab.oracle(r.snapshotId, ctx.input.diskIndex);
-    if (!oracle) return { verified: false, method: 'oracle', sha256: restored.sha256, expectedSha256: null, reason: 'the lab has no record of this snapshot' };
-    const verified = oracle.sha256 === restored.sha256;
+    if (!oracle) return { verified: false, method: 'oracle', digest: restored.digest, expectedDigest: null, reason: 'the lab has no record of this snapshot' };
+    const verified = oracle.digest === restored.digest;
     await ctx.log(verified ? 'info' : 'error', verified ? 'Restored image matches what the guest saw at the snapshot (oracle)' : 'Restored image DIFFERS from what the guest saw at the snapshot', {
-      sha256: restored.sha256,
-      expected: oracle.sha256,
+      digest: restored.digest,
+      expected: oracle.digest,
     });
-    return { verified, method: 'oracle', sha256: restored.sha256, expectedSha256: oracle.sha256 };
+    return { verified, method: 'oracle', digest: restored.digest, expectedDigest: oracle.digest };
   },
 });
 
@@ -84,9 +84,9 @@ export const restoreDiskJob = defineJob<RestoreDiskJobInput>({
   steps: [resolve, restore, verify],
   onRecovery: 'resume',
   result(results, input) {
-    const r = stepResult<{ bytesWritten: number; sha256: string; sizeBytes: number }>(results, 'restore');
-    const v = stepResult<{ verified: boolean; method: string; expectedSha256: string | null }>(results, 'verify');
-    return { outPath: input.outPath, pointId: input.pointId, diskIndex: input.diskIndex, bytesWritten: r.bytesWritten, sizeBytes: r.sizeBytes, sha256: r.sha256, verified: v.verified, verifyMethod: v.method, expectedSha256: v.expectedSha256 };
+    const r = stepResult<{ bytesWritten: number; sha256: string; digest: string; sizeBytes: number }>(results, 'restore');
+    const v = stepResult<{ verified: boolean; method: string; expectedDigest: string | null }>(results, 'verify');
+    return { outPath: input.outPath, pointId: input.pointId, diskIndex: input.diskIndex, bytesWritten: r.bytesWritten, sizeBytes: r.sizeBytes, sha256: r.sha256, digest: r.digest, verified: v.verified, verifyMethod: v.method, expectedDigest: v.expectedDigest };
   },
 });
 

@@ -4,13 +4,13 @@ import { VerifyPointJobInput } from './schemas';
 
 interface DiskVerdict {
   index: number;
-  sha256: string;
-  expectedSha256: string | null;
+  digest: string;
+  expectedDigest: string | null;
   match: boolean | null;
 }
 
-/** Every disk of the point restored (as a hash stream) and compared with what the guest saw (the lab's oracle). */
-const hashDisks = defineStep<VerifyPointJobInput>({
+/** Every disk of the point restored (as a digest stream) and compared with what the guest saw (the lab's oracle). */
+const digestDisks = defineStep<VerifyPointJobInput>({
   name: 'verify',
   async run(ctx) {
     const rp = await resolvePoint(ctx, ctx.input.pointId, null);
@@ -20,9 +20,9 @@ const hashDisks = defineStep<VerifyPointJobInput>({
     ctx.progress({ phase: 'verify', bytesTotal: total, bytesDone: 0, startedAt: ctx.clock.now() });
     const disks: DiskVerdict[] = [];
     for (const d of rp.disks) {
-      const h = await repo.hashDisk({ pointId: rp.id, diskIndex: d.index, signal: ctx.signal });
+      const h = await repo.digestDisk({ pointId: rp.id, diskIndex: d.index, signal: ctx.signal });
       const oracle = ctx.deps.lab && rp.snapshotId ? await ctx.deps.lab.oracle(rp.snapshotId, d.index) : null;
-      disks.push({ index: d.index, sha256: h.sha256, expectedSha256: oracle?.sha256 ?? null, match: oracle ? oracle.sha256 === h.sha256 : null });
+      disks.push({ index: d.index, digest: h.digest, expectedDigest: oracle?.digest ?? null, match: oracle ? oracle.digest === h.digest : null });
       done += d.sizeBytes;
       ctx.progress({ phase: 'verify', bytesTotal: total, bytesDone: done });
     }
@@ -37,7 +37,7 @@ export const verifyPointJob = defineJob<VerifyPointJobInput>({
   type: 'restore.verify',
   version: '1',
   input: VerifyPointJobInput,
-  steps: [hashDisks],
+  steps: [digestDisks],
   onRecovery: 'resume',
   result: (results) => stepResult(results, 'verify'),
 });

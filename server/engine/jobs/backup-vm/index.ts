@@ -11,7 +11,7 @@ import { snapshot, type SnapshotResult } from './snapshot';
 import { transfer, type TransferResult } from './transfer';
 
 /**
- * One VM backup as a saga (DESIGN.md): plan → lease → precheck → cache barrier → pin → snapshot →
+ * One VM backup as a saga (DESIGN.md): plan → lease → precheck → pin → cache barrier → snapshot →
  * write-back back on → transfer → release (consolidate) → unpin → record → unlease. Every step is
  * memoised; a crashed job resumes from its first unfinished step, a failed one compensates in
  * reverse: snapshot removed, DRS unpinned, cache policy restored, slots released.
@@ -20,7 +20,7 @@ export const backupVmJob = defineJob<BackupVmJobInput>({
   type: 'backup.vm',
   version: '2',
   input: BackupVmJobInput,
-  steps: [plan, lease, precheck, cache, pin, snapshot, uncache, transfer, release, unpin, record, unlease],
+  steps: [plan, lease, precheck, pin, cache, snapshot, uncache, transfer, release, unpin, record, unlease],
   onRecovery: 'resume',
   describe: (input) => ({ vmId: input.vmId, storageUnitId: input.storageUnitId, ...(input.policyId ? { policyId: input.policyId } : {}) }),
   result(results) {
