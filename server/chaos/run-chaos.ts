@@ -166,9 +166,13 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
     runner.wake();
     if (crashTimes.length > 0 && now >= crashTimes[0]!) {
       crashTimes.shift();
+      // Kill it in the middle of some work: wait (a little) for a job in flight, then a random moment later.
+      for (let i = 0; i < 30 && runner.activeJobIds().length === 0; i++) await clock.sleep(1_000);
+      await clock.sleep(rand() * 4_000);
+      const inFlight = runner.activeJobIds().length;
       await runner.crash();
       crashes++;
-      say(`engine ${engineNo} killed with ${runner.activeJobIds().length} jobs in flight`);
+      say(`engine ${engineNo} killed with ${inFlight} jobs in flight`);
       await clock.sleep(1_000 + rand() * 5_000);
       runner = await newRunner(++engineNo);
       say(`engine ${engineNo} started`);
