@@ -28,6 +28,11 @@ export function JobLive({ jobId, label, onDone }: { jobId: string; label: string
       {job.waitingReason ? <span className="text-amber-800">waiting: {job.waitingReason}</span> : null}
       {job.status === 'failed' ? <span className="text-red-800">{job.error?.message}</span> : null}
       {job.status === 'succeeded' && typeof job.result?.bytesRead === 'number' ? <span className="text-slate-600">read {formatBytes(job.result.bytesRead as number)}</span> : null}
+      {job.status === 'succeeded' && typeof job.result?.restorePointId === 'string' ? (
+        <span className="font-mono text-xs text-slate-600" data-testid="new-restore-point">
+          {job.result.restorePointId as string}
+        </span>
+      ) : null}
       <Link className="ml-auto text-sky-700 hover:underline" href={`/jobs/${job.id}`}>
         Open job
       </Link>

@@ -4,6 +4,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
+import { chunkLengths, rechunkLengths } from './chunker.mjs';
 
 const require = createRequire(import.meta.url);
 const zstd = require('zstd-napi');
@@ -82,21 +83,26 @@ parentPort.on('message', (m) => {
       encKey = m.encKey ? Buffer.from(m.encKey) : null;
       idKey = m.idKey ? Buffer.from(m.idKey) : null;
       parentPort.postMessage({ id: m.id, ok: true });
-    } else if (m.op === 'hash') {
-      // Chunks of one segment: ids (32 bytes each) and a zero flag per chunk. The buffer stays here for 'seal'.
+    } else if (m.op === 'chunk' || m.op === 'rechunk' || m.op === 'hash') {
+      // Cut the buffer into chunks (content-defined, or the given lengths), name each one; zero
+      // chunks get no id. The buffer stays here for 'seal'.
       const buf = Buffer.from(m.buf);
-      const n = m.lengths.length;
+      let resynced = true;
+      let lengths = m.lengths;
+      if (m.op === 'chunk') lengths = chunkLengths(buf, buf.length, m.final, m.base);
+      else if (m.op === 'rechunk') ({ lengths, resynced } = rechunkLengths(buf, buf.length, m.final, m.boundaries, m.resyncAfter, m.base));
+      const n = lengths.length;
       const ids = Buffer.alloc(n * 32);
       const zero = new Uint8Array(n);
       let o = 0;
       for (let i = 0; i < n; i++) {
-        const c = buf.subarray(o, o + m.lengths[i]);
+        const c = buf.subarray(o, o + lengths[i]);
         if (isZero(c)) zero[i] = 1;
         else chunkId(c).copy(ids, i * 32);
-        o += m.lengths[i];
+        o += lengths[i];
       }
-      segments.set(m.seg, { buf, lengths: m.lengths });
-      parentPort.postMessage({ id: m.id, ok: true, ids: ids.buffer, zero: zero.buffer }, [ids.buffer, zero.buffer]);
+      segments.set(m.seg, { buf, lengths });
+      parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: ids.buffer, zero: zero.buffer }, [ids.buffer, zero.buffer]);
     } else if (m.op === 'seal') {
       const s = segments.get(m.seg);
       segments.delete(m.seg);

@@ -33,7 +33,8 @@ export interface RepoConfig {
   format: number;
   id: string;
   createdAt: string;
-  chunker: { kind: 'fixed'; size: number };
+  /** Content-defined chunking (server/repository/chunker.mjs); the parameters are recorded for readers. */
+  chunker: { kind: 'gear-cdc-v1'; min: number; max: number; maskBits: number; segment: number };
   encryption: null | { kind: 'aes-256-gcm'; keyCheck: string; idKey: 'hmac-sha256' };
 }
 

@@ -1,16 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { IDX_ENTRY_BYTES, IDX_MAGIC, ID_BYTES, PACK_MAGIC, RECORD_HEADER_BYTES, RepositoryError, idKey } from './format';
+import { ChunkIndex, type IndexEntry } from './chunk-index';
+import { IDX_ENTRY_BYTES, IDX_MAGIC, ID_BYTES, PACK_MAGIC, RECORD_HEADER_BYTES, RepositoryError } from './format';
 import { readExactly, syncDir, writeFileAtomic } from './files';
 
-export interface IndexEntry {
-  pack: string;
-  offset: number;
-  storedLen: number;
-  rawLen: number;
-  codec: number;
-}
+export type { IndexEntry };
 
 export interface SealedChunk {
   id: Buffer;
@@ -35,6 +30,17 @@ export function encodeIdx(entries: Array<{ id: Buffer } & Omit<IndexEntry, 'pack
     buf.writeUInt8(e.codec, o + ID_BYTES + 16);
   });
   return buf;
+}
+
+/** Walks an index file without building objects (index files of big repositories are large). */
+export function forEachIdxEntry(buf: Buffer, name: string, fn: (id: Buffer, offset: number, storedLen: number, rawLen: number, codec: number) => void): void {
+  if (buf.length < 8 || !buf.subarray(0, 4).equals(IDX_MAGIC)) throw new RepositoryError('INTERNAL', `pack index ${name} is corrupt`);
+  const n = buf.readUInt32LE(4);
+  if (buf.length !== 8 + n * IDX_ENTRY_BYTES) throw new RepositoryError('INTERNAL', `pack index ${name} is truncated`);
+  for (let i = 0; i < n; i++) {
+    const o = 8 + i * IDX_ENTRY_BYTES;
+    fn(buf.subarray(o, o + ID_BYTES), Number(buf.readBigUInt64LE(o + ID_BYTES)), buf.readUInt32LE(o + ID_BYTES + 8), buf.readUInt32LE(o + ID_BYTES + 12), buf.readUInt8(o + ID_BYTES + 16));
+  }
 }
 
 export function decodeIdx(buf: Buffer, name: string): Array<{ id: Buffer } & Omit<IndexEntry, 'pack'>> {
@@ -63,9 +69,8 @@ export function decodeIdx(buf: Buffer, name: string): Array<{ id: Buffer } & Omi
  */
 export class PackStore {
   readonly dir: string;
-  readonly index = new Map<string, IndexEntry>();
-  /** Chunks handed to the writer whose pack is not finalized yet. */
-  readonly pending = new Set<string>();
+  /** Durable chunks, and pending ones (handed to the writer, pack not finalized yet). */
+  readonly index = new ChunkIndex();
   private readonly loadedIdx = new Set<string>();
   private queue: Promise<unknown> = Promise.resolve();
   private current: { name: string; tmp: string; fh: fs.promises.FileHandle; size: number; entries: Array<{ id: Buffer } & Omit<IndexEntry, 'pack'>> } | null = null;
@@ -80,14 +85,14 @@ export class PackStore {
     for (const n of names) {
       if (!n.endsWith('.idx') || this.loadedIdx.has(n)) continue;
       const pack = n.slice(0, -4);
-      const entries = decodeIdx(await fs.promises.readFile(path.join(this.dir, n)), n);
-      for (const e of entries) this.index.set(idKey(e.id), { pack, offset: e.offset, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
+      const buf = await fs.promises.readFile(path.join(this.dir, n));
+      forEachIdxEntry(buf, n, (id, offset, storedLen, rawLen, codec) => this.index.set(id, { pack, offset, storedLen, rawLen, codec }));
       this.loadedIdx.add(n);
     }
   }
 
-  has(key: string): boolean {
-    return this.index.has(key) || this.pending.has(key);
+  has(id: Uint8Array): boolean {
+    return this.index.has(id);
   }
 
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
@@ -98,7 +103,7 @@ export class PackStore {
 
   /** Appends chunks (already sealed) to the current pack; returns when they are written (not yet durable). */
   append(chunks: SealedChunk[]): Promise<void> {
-    for (const c of chunks) this.pending.add(idKey(c.id));
+    for (const c of chunks) if (!this.index.has(c.id)) this.index.set(c.id, null);
     return this.enqueue(async () => {
       for (const c of chunks) {
         if (!this.current) {
@@ -131,11 +136,7 @@ export class PackStore {
     await fs.promises.rename(cur.tmp, path.join(this.dir, `${cur.name}.pack`));
     await writeFileAtomic(path.join(this.dir, `${cur.name}.idx`), encodeIdx(cur.entries));
     await syncDir(this.dir);
-    for (const e of cur.entries) {
-      const key = idKey(e.id);
-      this.index.set(key, { pack: cur.name, offset: e.offset, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
-      this.pending.delete(key);
-    }
+    for (const e of cur.entries) this.index.set(e.id, { pack: cur.name, offset: e.offset, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
     this.loadedIdx.add(`${cur.name}.idx`);
   }
 

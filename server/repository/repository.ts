@@ -34,9 +34,12 @@ import type {
   VerifyReport,
 } from './types';
 import { WorkerPool } from './worker-pool';
+import { MAX_CHUNK, MIN_CHUNK, SEGMENT } from './chunker.mjs';
 
-/** Chunks per segment handed to a worker at once (4 MiB with 64 KiB chunks). */
-const SEGMENT_CHUNKS = 64;
+/** Re-chunking reads this far past a changed extent, hoping to fall back on old cuts (grows if not). */
+const RESYNC_LOOKAHEAD = 48 * 1024;
+/** Changed extents closer than this share one window. */
+const MERGE_GAP = 64 * 1024;
 const RESTORE_BATCH_BYTES = 8 << 20;
 const ZERO = Buffer.alloc(1 << 20);
 
@@ -56,13 +59,48 @@ function summaryOf(h: PointHeader): PointSummary {
   };
 }
 
-/** Runs of chunk indices, each at most `max` long. */
-function runsOf(indices: number[], max: number): Array<[start: number, count: number]> {
-  const out: Array<[number, number]> = [];
-  for (const i of indices) {
+interface BackupRun {
+  claimed: Buffer[];
+  appended?: Set<string>;
+  totals: { bytesTotal: number; bytesDone: number; bytesRead: number; storedBytesAdded: number };
+  input: BackupInput;
+}
+
+/** What chunking an all-zero stretch of a segment gives: MAX_CHUNK pieces, the last one shorter. */
+function zeroChunks(length: number): DiskEntry[] {
+  const out: DiskEntry[] = [];
+  for (let o = 0; o < length; o += MAX_CHUNK) out.push({ length: Math.min(MAX_CHUNK, length - o), id: null });
+  return out;
+}
+
+/** Consecutive zero chunks become one zero run in the manifest. */
+function mergeZeroRuns(entries: DiskEntry[]): DiskEntry[] {
+  const out: DiskEntry[] = [];
+  for (const e of entries) {
     const last = out[out.length - 1];
-    if (last && last[0] + last[1] === i && last[1] < max) last[1]++;
-    else out.push([i, 1]);
+    if (!e.id && last && !last.id) last.length += e.length;
+    else out.push({ length: e.length, id: e.id });
+  }
+  return out;
+}
+
+/** A manifest's entries as chunks with offsets; zero runs are split where chunking cut them (the MAX_CHUNK grid). */
+function expandChunks(entries: DiskEntry[], size: number): Array<{ start: number; length: number; id: Buffer | null }> {
+  const out: Array<{ start: number; length: number; id: Buffer | null }> = [];
+  let pos = 0;
+  for (const e of entries) {
+    if (e.id) {
+      out.push({ start: pos, length: e.length, id: e.id });
+      pos += e.length;
+      continue;
+    }
+    const end = pos + e.length;
+    for (let cursor = pos; cursor < end; ) {
+      const next = Math.min(end, size, (Math.floor(cursor / MAX_CHUNK) + 1) * MAX_CHUNK);
+      out.push({ start: cursor, length: next - cursor, id: null });
+      cursor = next;
+    }
+    pos = end;
   }
   return out;
 }
@@ -103,10 +141,6 @@ export class FilesystemRepository implements Repository {
       await pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null });
       await packs.refresh();
     })();
-  }
-
-  private get chunkSize(): number {
-    return this.config.chunker.size;
   }
 
   private pointFile(id: string): string {
@@ -176,22 +210,36 @@ export class FilesystemRepository implements Repository {
     if (fs.existsSync(this.pointFile(pointId))) throw new RepositoryError('CONFLICT', `restore point ${pointId} already exists`);
     const parent = input.parentPointId ? await this.readPoint(input.parentPointId) : null;
     if (parent && parent.header.series !== input.series) throw new RepositoryError('VALIDATION', `parent ${input.parentPointId} belongs to series ${parent.header.series}, not ${input.series}`);
+    for (const d of input.disks) {
+      const size = d.source.sizeBytes;
+      if (!Number.isSafeInteger(size) || size <= 0) throw new RepositoryError('VALIDATION', `disk ${d.index} has no size: not a disk image`);
+      if (!d.changedExtents) continue;
+      const parentEntries = parent?.disks.get(d.index);
+      if (!parentEntries) throw new RepositoryError('VALIDATION', `changed extents for disk ${d.index} need a parent point that has this disk`);
+      const parentSize = parentEntries.reduce((a, e) => a + e.length, 0);
+      if (parentSize !== size) throw new RepositoryError('VALIDATION', `disk ${d.index} is ${size} bytes but was ${parentSize} in the parent: read it in full`);
+      for (const [off, len] of d.changedExtents) {
+        if (!(Number.isSafeInteger(off) && Number.isSafeInteger(len) && off >= 0 && len >= 0 && off + len <= size)) throw new RepositoryError('VALIDATION', `extent [${off}, ${len}] is outside disk ${d.index} (${size} bytes)`);
+      }
+    }
 
     const lock = await acquireLock(this.locksDir(), 'shared', `backup ${input.series}`, { waitMs: 10 * 60_000, ...(input.signal ? { signal: input.signal } : {}) });
-    const claimed = new Set<string>();
+    const run: BackupRun = { claimed: [], totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input };
     try {
       await this.packs.refresh();
-      const totals = { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 };
-      const plans = input.disks.map((d) => this.planDisk(d, parent));
-      totals.bytesTotal = plans.reduce((a, p) => a + p.toRead.length * this.chunkSize, 0);
+      run.totals.bytesTotal = input.disks.reduce((a, d) => a + (d.changedExtents ? d.changedExtents.reduce((x, [, l]) => x + l, 0) : d.source.sizeBytes), 0);
       const diskResults: BackupDiskResult[] = [];
       const diskEntries = new Map<number, DiskEntry[]>();
-      for (const [i, d] of input.disks.entries()) {
-        const r = await this.backupDisk(d, plans[i]!, totals, claimed, input);
-        diskResults.push(r.result);
-        diskEntries.set(d.index, r.entries);
+      for (const d of input.disks) {
+        const before = { read: run.totals.bytesRead, stored: run.totals.storedBytesAdded };
+        const entries = d.changedExtents ? await this.backupChanged(d, parent!.disks.get(d.index)!, run) : await this.backupFull(d, run);
+        diskResults.push({ index: d.index, logicalBytes: d.source.sizeBytes, bytesRead: run.totals.bytesRead - before.read, storedBytesAdded: run.totals.storedBytesAdded - before.stored });
+        diskEntries.set(d.index, mergeZeroRuns(entries));
       }
       await this.packs.flush();
+      // Every chunk the manifest names must be durable now (a concurrent backup that failed may have
+      // withdrawn a chunk this one counted on: then this backup fails and is retried).
+      for (const es of diskEntries.values()) for (const e of es) if (e.id && !this.packs.index.get(e.id)) throw new RepositoryError('CONFLICT', `chunk ${idKey(e.id)} was not stored by the backup that claimed it; run the backup again`);
       const header: PointHeader = {
         format: FORMAT_VERSION,
         id: pointId,
@@ -208,134 +256,176 @@ export class FilesystemRepository implements Repository {
         series: input.series,
         createdAt: header.createdAt,
         logicalBytes: header.disks.reduce((a, d) => a + d.sizeBytes, 0),
-        bytesRead: totals.bytesRead,
-        storedBytesAdded: totals.storedBytesAdded,
+        bytesRead: run.totals.bytesRead,
+        storedBytesAdded: run.totals.storedBytesAdded,
         seconds: (Date.now() - started) / 1000,
         disks: diskResults,
       };
     } catch (e) {
       // Chunks this backup claimed but never handed to the writer must not count as stored.
-      for (const k of claimed) if (!this.packs.index.has(k)) this.packs.pending.delete(k);
+      for (const id of run.claimed) if (this.packs.index.isPending(id) && !run.appended?.has(idKey(id))) this.packs.index.delete(id);
       throw e;
     } finally {
       lock.release();
     }
   }
 
-  /** Which chunks to read, and the ids every other chunk keeps (from the parent, or zeros). */
-  private planDisk(d: BackupDiskInput, parent: PointManifest | null): { ids: Array<Buffer | null>; toRead: number[]; allocated: boolean } {
-    const size = d.source.sizeBytes;
-    if (!Number.isSafeInteger(size) || size <= 0) throw new RepositoryError('VALIDATION', `disk ${d.index} has no size: not a disk image`);
-    const C = this.chunkSize;
-    const n = Math.ceil(size / C);
-    const ids: Array<Buffer | null> = new Array(n).fill(null);
-    if (d.changedExtents) {
-      const parentEntries = parent?.disks.get(d.index);
-      if (!parent || !parentEntries) throw new RepositoryError('VALIDATION', `changed extents for disk ${d.index} need a parent point that has this disk`);
-      const parentSize = parentEntries.reduce((a, e) => a + e.length, 0);
-      if (parentSize !== size) throw new RepositoryError('VALIDATION', `disk ${d.index} is ${size} bytes but was ${parentSize} in the parent: read it in full`);
-      let pos = 0;
-      for (const e of parentEntries) {
-        if (pos % C !== 0 || (e.id && e.length !== Math.min(C, size - pos))) throw new RepositoryError('INTERNAL', `parent point ${parent.header.id} was chunked differently; read disk ${d.index} in full`);
-        if (e.id) ids[pos / C] = e.id;
-        pos += e.length;
+  /**
+   * Chunks, names and (for new chunks) seals one buffer in a worker; new chunks go to the pack
+   * writer. Returns the chunks in order (zeros have no id).
+   */
+  private async ingest(ab: ArrayBuffer, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: DiskEntry[]; resynced: boolean }> {
+    const w = this.pool.pick();
+    const seg = randomUUID();
+    const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, seg, buf: ab }, [ab]);
+    const ids = Buffer.from(h.ids);
+    const zero = new Uint8Array(h.zero);
+    const chunks: DiskEntry[] = [];
+    const fresh: number[] = [];
+    for (let k = 0; k < h.lengths.length; k++) {
+      if (zero[k]) {
+        chunks.push({ length: h.lengths[k]!, id: null });
+        continue;
       }
-      const touched = new Set<number>();
-      for (const [off, len] of d.changedExtents) {
-        if (!(off >= 0 && len > 0 && off + len <= size)) throw new RepositoryError('VALIDATION', `extent [${off}, ${len}] is outside disk ${d.index} (${size} bytes)`);
-        for (let c = Math.floor(off / C); c < Math.ceil((off + len) / C); c++) touched.add(c);
+      const id = Buffer.from(ids.subarray(k * 32, k * 32 + 32));
+      chunks.push({ length: h.lengths[k]!, id });
+      if (!this.packs.has(id)) {
+        this.packs.index.set(id, null);
+        run.claimed.push(id);
+        fresh.push(k);
       }
-      return { ids, toRead: [...touched].sort((a, b) => a - b), allocated: false };
     }
-    return { ids, toRead: [], allocated: true };
+    if (fresh.length === 0) {
+      await this.pool.call(w, { op: 'drop', seg });
+      return { chunks, resynced: h.resynced };
+    }
+    const s = await this.pool.call<{ meta: Array<{ index: number; codec: number; storedLen: number; rawLen: number }>; blobs: ArrayBuffer }>(w, { op: 'seal', seg, indices: fresh });
+    const blobs = Buffer.from(s.blobs);
+    let o = 0;
+    const sealed: SealedChunk[] = s.meta.map((m) => {
+      const payload = blobs.subarray(o, o + m.storedLen);
+      o += m.storedLen;
+      return { id: chunks[m.index]!.id!, codec: m.codec, rawLen: m.rawLen, payload };
+    });
+    run.appended ??= new Set();
+    for (const c of sealed) run.appended.add(idKey(c.id));
+    await this.packs.append(sealed);
+    run.totals.storedBytesAdded += sealed.reduce((a, c) => a + c.payload.length + RECORD_HEADER_BYTES, 0);
+    return { chunks, resynced: h.resynced };
   }
 
-  private async backupDisk(
-    d: BackupDiskInput,
-    plan: { ids: Array<Buffer | null>; toRead: number[]; allocated: boolean },
-    totals: { bytesTotal: number; bytesDone: number; bytesRead: number; storedBytesAdded: number },
-    claimed: Set<string>,
-    input: BackupInput,
-  ): Promise<{ entries: DiskEntry[]; result: BackupDiskResult }> {
-    const C = this.chunkSize;
+  private async readInto(d: BackupDiskInput, offset: number, length: number, run: BackupRun): Promise<ArrayBuffer> {
+    if (run.input.signal?.aborted) throw abortError(run.input.signal);
+    const data = await d.source.read(offset, length);
+    if (data.byteLength !== length) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${length} bytes at ${offset}`);
+    const ab = new ArrayBuffer(length);
+    new Uint8Array(ab).set(data);
+    run.totals.bytesRead += length;
+    return ab;
+  }
+
+  /** A full read, segment by segment, in parallel; segments with no allocated data are not read. */
+  private async backupFull(d: BackupDiskInput, run: BackupRun): Promise<DiskEntry[]> {
     const size = d.source.sizeBytes;
-    let toRead = plan.toRead;
-    if (plan.allocated) {
-      const extents: Extent[] = d.source.allocatedExtents ? await d.source.allocatedExtents() : [[0, size]];
-      const set = new Set<number>();
-      for (const [off, len] of extents) for (let c = Math.floor(off / C); c < Math.ceil(Math.min(size, off + len) / C); c++) set.add(c);
-      toRead = [...set].sort((a, b) => a - b);
-      totals.bytesTotal += toRead.length * C;
+    const allocated: Extent[] = d.source.allocatedExtents ? await d.source.allocatedExtents() : [[0, size]];
+    const segments: Array<[number, number, boolean]> = [];
+    for (let off = 0; off < size; off += SEGMENT) {
+      const end = Math.min(size, off + SEGMENT);
+      segments.push([off, end, allocated.some(([a, l]) => a < end && a + l > off)]);
     }
-    const ids = plan.ids;
-    let bytesRead = 0;
-    let stored = 0;
-    const segments = runsOf(toRead, SEGMENT_CHUNKS);
+    const out: DiskEntry[] = [];
     await pipeline(
       segments,
       this.pool.size * 2,
-      async ([start, count]) => {
-        if (input.signal?.aborted) throw abortError(input.signal);
-        const off = start * C;
-        const len = Math.min(size, (start + count) * C) - off;
-        const data = await d.source.read(off, len);
-        if (data.byteLength !== len) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${len} bytes at ${off}`);
-        const ab = new ArrayBuffer(len);
-        new Uint8Array(ab).set(data);
-        const lengths = Array.from({ length: count }, (_, k) => Math.min(C, size - (start + k) * C));
-        const w = this.pool.pick();
-        const seg = `${randomUUID()}`;
-        const h = await this.pool.call<{ ids: ArrayBuffer; zero: ArrayBuffer }>(w, { op: 'hash', seg, buf: ab, lengths }, [ab]);
-        return { start, count, len, w, seg, lengths, idBuf: Buffer.from(h.ids), zero: new Uint8Array(h.zero) };
-      },
-      async (r) => {
-        bytesRead += r.len;
-        const fresh: number[] = [];
-        for (let k = 0; k < r.count; k++) {
-          if (r.zero[k]) {
-            ids[r.start + k] = null;
-            continue;
-          }
-          const id = Buffer.from(r.idBuf.subarray(k * 32, k * 32 + 32));
-          ids[r.start + k] = id;
-          const key = idKey(id);
-          if (!this.packs.has(key)) {
-            this.packs.pending.add(key);
-            claimed.add(key);
-            fresh.push(k);
-          }
-        }
-        if (fresh.length === 0) {
-          await this.pool.call(r.w, { op: 'drop', seg: r.seg });
-        } else {
-          const s = await this.pool.call<{ meta: Array<{ index: number; codec: number; storedLen: number; rawLen: number }>; blobs: ArrayBuffer }>(r.w, { op: 'seal', seg: r.seg, indices: fresh }, []);
-          const blobs = Buffer.from(s.blobs);
-          let o = 0;
-          const sealed: SealedChunk[] = s.meta.map((m) => {
-            const payload = blobs.subarray(o, o + m.storedLen);
-            o += m.storedLen;
-            return { id: ids[r.start + m.index]!, codec: m.codec, rawLen: m.rawLen, payload };
-          });
-          await this.packs.append(sealed);
-          const added = sealed.reduce((a, c) => a + c.payload.length + RECORD_HEADER_BYTES, 0);
-          stored += added;
-          totals.storedBytesAdded += added;
-        }
-        totals.bytesRead += r.len;
-        totals.bytesDone += r.count * C;
-        input.onProgress?.({ ...totals });
+      async ([off, end, hasData]) => (hasData ? (await this.ingest(await this.readInto(d, off, end - off, run), run, { op: 'chunk', final: true, base: off })).chunks : zeroChunks(end - off)),
+      (chunks, i) => {
+        for (const c of chunks) out.push(c);
+        const [off, end] = segments[i]!;
+        run.totals.bytesDone += end - off;
+        run.input.onProgress?.({ ...run.totals });
       },
     );
-    // Consecutive zero chunks become one zero run in the manifest.
-    const entries: DiskEntry[] = [];
-    for (let c = 0; c < ids.length; c++) {
-      const length = Math.min(C, size - c * C);
-      const id = ids[c] ?? null;
-      const last = entries[entries.length - 1];
-      if (!id && last && !last.id) last.length += length;
-      else entries.push({ length, id });
+    return out;
+  }
+
+  /**
+   * An incremental from changed extents: around each extent a window from the old chunk boundary
+   * before it is re-chunked until the cuts fall back on old boundaries; every other chunk is the
+   * parent's, unread.
+   */
+  private async backupChanged(d: BackupDiskInput, parentEntries: DiskEntry[], run: BackupRun): Promise<DiskEntry[]> {
+    const size = d.source.sizeBytes;
+    const parent = expandChunks(parentEntries, size);
+    const starts = parent.map((c) => c.start);
+    const boundaryAtOrBefore = (x: number) => {
+      let lo = 0;
+      let hi = starts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (starts[mid]! <= x) lo = mid;
+        else hi = mid - 1;
+      }
+      return starts[lo]!;
+    };
+    // Windows: [old boundary before the extent, extent end + lookahead), within one segment, merged when close.
+    type Win = { start: number; resyncAfter: number; end: number; segEnd: number };
+    const wins: Win[] = [];
+    const extents = [...d.changedExtents!].filter(([, l]) => l > 0).sort((a, b) => a[0] - b[0]);
+    for (const [off, len] of extents) {
+      for (let a = off; a < off + len; ) {
+        const segEnd = Math.min(size, (Math.floor(a / SEGMENT) + 1) * SEGMENT);
+        const b = Math.min(off + len, segEnd);
+        const start = Math.max(boundaryAtOrBefore(a), segEnd - SEGMENT);
+        const w: Win = { start, resyncAfter: b, end: Math.min(segEnd, b + RESYNC_LOOKAHEAD), segEnd };
+        const last = wins[wins.length - 1];
+        if (last && last.segEnd === w.segEnd && w.start <= last.end + MERGE_GAP) {
+          last.resyncAfter = Math.max(last.resyncAfter, w.resyncAfter);
+          last.end = Math.max(last.end, w.end);
+        } else wins.push(w);
+        a = b;
+      }
     }
-    return { entries, result: { index: d.index, logicalBytes: size, bytesRead, storedBytesAdded: stored } };
+    const results = new Array<{ start: number; end: number; chunks: DiskEntry[] }>(wins.length);
+    const process = async (w: Win): Promise<{ start: number; end: number; chunks: DiskEntry[] }> => {
+      for (let end = w.end; ; end = Math.min(w.segEnd, w.start + (end - w.start) * 4)) {
+        const ab = await this.readInto(d, w.start, end - w.start, run);
+        const boundaries = starts.filter((x) => x > w.start && x <= end).map((x) => x - w.start);
+        const r = await this.ingest(ab, run, { op: 'rechunk', final: end === w.segEnd, base: w.start, boundaries, resyncAfter: w.resyncAfter - w.start });
+        if (r.resynced) return { start: w.start, end: w.start + r.chunks.reduce((a, c) => a + c.length, 0), chunks: r.chunks };
+        if (end === w.segEnd) throw new RepositoryError('INTERNAL', 'chunking did not end at the segment end');
+      }
+    };
+    await pipeline(wins, this.pool.size * 4, (w) => process(w), (r, i) => {
+      results[i] = r;
+      run.totals.bytesDone += Math.min(wins[i]!.resyncAfter, r.end) - r.start;
+      run.input.onProgress?.({ ...run.totals });
+    });
+    // Splice: parent chunks between the windows, new chunks inside them. A window that resynced past
+    // the start of the next one is redone from its resync point (rare: edits close together).
+    const out: DiskEntry[] = [];
+    let pos = 0;
+    let pi = 0;
+    for (let i = 0; i < results.length; i++) {
+      let r = results[i]!;
+      if (r.start < pos) {
+        const w = wins[i]!;
+        if (w.resyncAfter <= pos) continue;
+        r = await process({ ...w, start: pos });
+      }
+      while (pi < parent.length && parent[pi]!.start < r.start) {
+        out.push({ length: parent[pi]!.length, id: parent[pi]!.id });
+        pi++;
+      }
+      if (pi < parent.length && parent[pi]!.start !== r.start) throw new RepositoryError('INTERNAL', `incremental window at ${r.start} is not on a parent boundary`);
+      for (const c of r.chunks) out.push(c);
+      pos = r.end;
+      while (pi < parent.length && parent[pi]!.start < pos) pi++;
+      if (pi < parent.length && parent[pi]!.start !== pos) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
+    }
+    for (; pi < parent.length; pi++) out.push({ length: parent[pi]!.length, id: parent[pi]!.id });
+    const total = out.reduce((a, c) => a + c.length, 0);
+    if (total !== size) throw new RepositoryError('INTERNAL', `incremental covers ${total} of ${size} bytes`);
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------ restore
@@ -357,7 +447,7 @@ export class FilesystemRepository implements Repository {
     let curBytes = 0;
     let pos = 0;
     for (const e of entries) {
-      const ix = e.id ? (this.packs.index.get(idKey(e.id)) ?? null) : null;
+      const ix = e.id ? (this.packs.index.get(e.id) ?? null) : null;
       if (e.id && !ix) throw new RepositoryError('INTERNAL', `restore point ${pointId} needs chunk ${idKey(e.id)} that is missing from the repository (run verify)`);
       cur.push({ offset: pos, entry: e, ix });
       curBytes += e.id ? e.length : 0;
@@ -531,7 +621,7 @@ export class FilesystemRepository implements Repository {
       for (const r of results) for (const b of r.bad) damaged.set(b.chunkId, b.problem);
     }
     // Chunks a manifest names that no pack holds.
-    for (const p of points) for (const es of p.disks.values()) for (const e of es) if (e.id && !this.packs.index.has(idKey(e.id))) damaged.set(idKey(e.id), 'missing from every pack index');
+    for (const p of points) for (const es of p.disks.values()) for (const e of es) if (e.id && !this.packs.index.get(e.id)) damaged.set(idKey(e.id), 'missing from every pack index');
     const byChunk = new Map<string, string[]>();
     for (const p of points) {
       for (const es of p.disks.values()) {
@@ -621,7 +711,7 @@ export class FilesystemRepository implements Repository {
               const payload = Buffer.alloc(e.storedLen);
               await readExactly(fh, payload, 0, e.storedLen, e.offset, `pack ${pack}`);
               sealed.push({ id: e.id, codec: e.codec, rawLen: e.rawLen, payload });
-              this.packs.index.delete(idKey(e.id));
+              this.packs.index.delete(e.id);
             }
             await this.packs.append(sealed);
             await this.packs.flush();
@@ -631,7 +721,7 @@ export class FilesystemRepository implements Repository {
           packsRewritten++;
         } else packsRemoved++;
         for (const e of entries) if (!live.has(idKey(e.id))) {
-          this.packs.index.delete(idKey(e.id));
+          this.packs.index.delete(e.id);
           chunksRemoved++;
         }
         await fs.promises.rm(path.join(packDir, n), { force: true });
@@ -657,7 +747,7 @@ function hashZeros(hash: ReturnType<typeof createHash>, length: number): void {
 
 // ------------------------------------------------------------------------------------- init, open
 
-export async function initRepository(opts: { path: string; encrypt?: boolean; keyFile?: string; chunkSize?: number }): Promise<void> {
+export async function initRepository(opts: { path: string; encrypt?: boolean; keyFile?: string }): Promise<void> {
   const dir = path.resolve(opts.path);
   if (fs.existsSync(dir)) {
     const st = fs.statSync(dir);
@@ -665,7 +755,6 @@ export async function initRepository(opts: { path: string; encrypt?: boolean; ke
     if (fs.readdirSync(dir).length > 0) throw new RepositoryError('CONFLICT', `${dir} is not empty; a repository is created in an empty or new directory`);
   }
   if (opts.encrypt && !opts.keyFile) throw new RepositoryError('VALIDATION', '--encrypt needs --key-file');
-  const chunkSize = opts.chunkSize ?? 64 * 1024;
   let encryption: RepoConfig['encryption'] = null;
   if (opts.encrypt) {
     const keys = deriveKeys(loadKeyFile(path.resolve(opts.keyFile!), true));
@@ -673,7 +762,7 @@ export async function initRepository(opts: { path: string; encrypt?: boolean; ke
   }
   fs.mkdirSync(dir, { recursive: true });
   for (const sub of ['packs', 'points', 'locks']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-  const config: RepoConfig = { format: FORMAT_VERSION, id: randomUUID(), createdAt: new Date().toISOString(), chunker: { kind: 'fixed', size: chunkSize }, encryption };
+  const config: RepoConfig = { format: FORMAT_VERSION, id: randomUUID(), createdAt: new Date().toISOString(), chunker: { kind: 'gear-cdc-v1', min: MIN_CHUNK, max: MAX_CHUNK, maskBits: 13, segment: SEGMENT }, encryption };
   await writeFileAtomic(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 }
 
@@ -684,6 +773,7 @@ export function readRepoConfig(dir: string): RepoConfig {
   try {
     const c = JSON.parse(fs.readFileSync(file, 'utf8')) as RepoConfig;
     if (c.format !== FORMAT_VERSION) throw new Error(`format ${c.format}`);
+    if (c.chunker?.kind !== 'gear-cdc-v1') throw new Error(`chunker ${JSON.stringify(c.chunker)} is not supported by this version`);
     return c;
   } catch (e) {
     throw new RepositoryError('INTERNAL', `the repository configuration ${file} is unreadable: ${(e as Error).message}`);

@@ -165,7 +165,7 @@ export function VmDetail({ vmId }: { vmId: string }) {
             </thead>
             <tbody>
               {restorePoints.map((rp) => (
-                <tr key={rp.id} data-testid="restore-point">
+                <tr key={rp.id} data-testid="restore-point" data-point-id={rp.id}>
                   <td className={td}>
                     <RelativeTime at={rp.createdAt} />
                     <div className="font-mono text-xs text-slate-400">{rp.id.slice(0, 15)}…</div>

@@ -1,0 +1,168 @@
+import { ID_BYTES } from './format';
+
+export interface IndexEntry {
+  pack: string;
+  offset: number;
+  storedLen: number;
+  rawLen: number;
+  codec: number;
+}
+
+const EMPTY = -1;
+const PENDING = 0xffffffff;
+
+/**
+ * Chunk id → location, for hundreds of thousands of chunks: an open-addressing hash table over
+ * typed arrays (ids are SHA-256 or HMAC values, so their first bytes are already uniform). Entries
+ * can be pending: handed to the pack writer but not durable yet (they count for deduplication).
+ */
+export class ChunkIndex {
+  private ids = Buffer.alloc(0);
+  private packNo = new Uint32Array(0);
+  private offset = new Float64Array(0);
+  private storedLen = new Uint32Array(0);
+  private rawLen = new Uint32Array(0);
+  private codec = new Uint8Array(0);
+  private live = new Uint8Array(0);
+  private slots = new Int32Array(0);
+  private count = 0;
+  private liveCount = 0;
+  private readonly packs: string[] = [];
+  private readonly packNos = new Map<string, number>();
+
+  get size(): number {
+    return this.liveCount;
+  }
+
+  private grow(min: number): void {
+    if (min <= this.packNo.length) return;
+    const cap = Math.max(1024, this.packNo.length * 2, min);
+    const ids = Buffer.alloc(cap * ID_BYTES);
+    this.ids.copy(ids);
+    this.ids = ids;
+    const copy = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, n: T): T => {
+      n.set(a);
+      return n;
+    };
+    this.packNo = copy(this.packNo, new Uint32Array(cap));
+    this.offset = copy(this.offset, new Float64Array(cap));
+    this.storedLen = copy(this.storedLen, new Uint32Array(cap));
+    this.rawLen = copy(this.rawLen, new Uint32Array(cap));
+    this.codec = copy(this.codec, new Uint8Array(cap));
+    this.live = copy(this.live, new Uint8Array(cap));
+    this.rehash(cap * 2);
+  }
+
+  private rehash(slotCount: number): void {
+    let n = 1;
+    while (n < slotCount) n <<= 1;
+    this.slots = new Int32Array(n).fill(EMPTY);
+    const mask = n - 1;
+    for (let i = 0; i < this.count; i++) {
+      if (!this.live[i]) continue;
+      let s = this.ids.readUInt32LE(i * ID_BYTES) & mask;
+      while (this.slots[s] !== EMPTY) s = (s + 1) & mask;
+      this.slots[s] = i;
+    }
+  }
+
+  private find(id: Uint8Array): number {
+    if (this.slots.length === 0) return -1;
+    const mask = this.slots.length - 1;
+    let s = (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) & mask;
+    for (;;) {
+      const e = this.slots[s]!;
+      if (e === EMPTY) return -1;
+      if (this.live[e] && this.ids.compare(id as Buffer, 0, ID_BYTES, e * ID_BYTES, e * ID_BYTES + ID_BYTES) === 0) return e;
+      s = (s + 1) & mask;
+    }
+  }
+
+  has(id: Uint8Array): boolean {
+    return this.find(id) >= 0;
+  }
+
+  /** Durable location, or undefined (absent or still pending). */
+  get(id: Uint8Array): IndexEntry | undefined {
+    const e = this.find(id);
+    if (e < 0 || this.packNo[e] === PENDING) return undefined;
+    return { pack: this.packs[this.packNo[e]!]!, offset: this.offset[e]!, storedLen: this.storedLen[e]!, rawLen: this.rawLen[e]!, codec: this.codec[e]! };
+  }
+
+  isPending(id: Uint8Array): boolean {
+    const e = this.find(id);
+    return e >= 0 && this.packNo[e] === PENDING;
+  }
+
+  private packNumber(pack: string): number {
+    let n = this.packNos.get(pack);
+    if (n === undefined) {
+      n = this.packs.length;
+      this.packs.push(pack);
+      this.packNos.set(pack, n);
+    }
+    return n;
+  }
+
+  /** Adds or updates; `loc` null marks the chunk pending. */
+  set(id: Uint8Array, loc: IndexEntry | null): void {
+    let e = this.find(id);
+    if (e < 0) {
+      this.grow(this.count + 1);
+      if (this.count * 2 >= this.slots.length) this.rehash(this.slots.length * 2);
+      e = this.count++;
+      this.ids.set(id.subarray(0, ID_BYTES), e * ID_BYTES);
+      this.live[e] = 1;
+      this.liveCount++;
+      const mask = this.slots.length - 1;
+      let s = this.ids.readUInt32LE(e * ID_BYTES) & mask;
+      while (this.slots[s] !== EMPTY) s = (s + 1) & mask;
+      this.slots[s] = e;
+    }
+    this.packNo[e] = loc ? this.packNumber(loc.pack) : PENDING;
+    this.offset[e] = loc?.offset ?? 0;
+    this.storedLen[e] = loc?.storedLen ?? 0;
+    this.rawLen[e] = loc?.rawLen ?? 0;
+    this.codec[e] = loc?.codec ?? 0;
+  }
+
+  delete(id: Uint8Array): void {
+    const e = this.find(id);
+    if (e < 0) return;
+    this.live[e] = 0;
+    this.liveCount--;
+    // Tombstones stay in the probe chains until the next rehash.
+    if (this.liveCount * 4 < this.count && this.count > 4096) this.compact();
+  }
+
+  private compact(): void {
+    let w = 0;
+    for (let r = 0; r < this.count; r++) {
+      if (!this.live[r]) continue;
+      if (w !== r) {
+        this.ids.copy(this.ids, w * ID_BYTES, r * ID_BYTES, (r + 1) * ID_BYTES);
+        this.packNo[w] = this.packNo[r]!;
+        this.offset[w] = this.offset[r]!;
+        this.storedLen[w] = this.storedLen[r]!;
+        this.rawLen[w] = this.rawLen[r]!;
+        this.codec[w] = this.codec[r]!;
+        this.live[w] = 1;
+      }
+      w++;
+    }
+    this.live.fill(0, w, this.count);
+    this.count = w;
+    this.rehash(this.slots.length);
+  }
+
+  /** Every durable entry (verify, gc). */
+  *entries(): Generator<{ id: Buffer; loc: IndexEntry }> {
+    for (let e = 0; e < this.count; e++) {
+      if (!this.live[e] || this.packNo[e] === PENDING) continue;
+      yield {
+        id: this.ids.subarray(e * ID_BYTES, (e + 1) * ID_BYTES),
+        loc: { pack: this.packs[this.packNo[e]!]!, offset: this.offset[e]!, storedLen: this.storedLen[e]!, rawLen: this.rawLen[e]!, codec: this.codec[e]! },
+      };
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// Content-defined chunking (a gear rolling hash, FastCDC-style minimum skip), shared by the worker
+// threads and the tests. Plain JavaScript: it runs inside worker threads without a TypeScript loader.
+//
+// A cut falls after byte i when the gear hash of the bytes since the chunk start has all MASK bits
+// clear, never before MIN_CHUNK bytes and always at MAX_CHUNK. The hash only "sees" the last 32
+// bytes, so after an edit the cuts fall back on the old ones within a chunk or two: an incremental
+// re-chunks a short window around each changed extent, not the disk.
+//
+// Runs of zeros never cut the gear hash (the table is chosen so). A chunk that starts in zeros is a
+// zero chunk up to the next multiple of MAX_CHUNK of the disk: zero runs are cut on an absolute grid,
+// found by a fast compare, never hashed, and an edit inside free space resyncs at the next grid point.
+import { createHash } from 'node:crypto';
+
+export const MIN_CHUNK = 4096;
+export const MAX_CHUNK = 65536;
+/** 13 bits: about 8 KiB of expected run after the minimum, ~12 KiB chunks on average. */
+export const MASK = ((1 << 13) - 1) << 18;
+/** Chunking restarts at every segment: boundaries depend on the content and the segment grid only. */
+export const SEGMENT = 8 << 20;
+
+export const GEAR = (() => {
+  const g = new Int32Array(256);
+  for (let i = 0; i < 256; i++) g[i] = createHash('sha256').update(`quiesce-gear-v1/${i}`).digest().readInt32LE(0);
+  // In a zero run the hash settles at -GEAR[0]: it must never cut there.
+  if (((-g[0] | 0) & MASK) === 0) g[0] ^= 1 << 18;
+  return g;
+})();
+
+const ZERO = Buffer.alloc(MAX_CHUNK);
+
+/** The next multiple of MAX_CHUNK (absolute disk offset) after `start`, as a buffer position. */
+function nextGrid(base, start) {
+  return (Math.floor((base + start) / MAX_CHUNK) + 1) * MAX_CHUNK - base;
+}
+
+/**
+ * Cuts `buf[0, len)` (which starts at disk offset `base`) into chunks. Returns their lengths; when
+ * the buffer does not end at a real boundary (`final` false) the last piece is dropped (it would
+ * have been cut by the buffer's end).
+ */
+export function chunkLengths(buf, len, final, base = 0) {
+  const out = [];
+  let start = 0;
+  while (start < len) {
+    const grid = nextGrid(base, start);
+    const zEnd = Math.min(grid, len);
+    if (buf.compare(ZERO, 0, zEnd - start, start, zEnd) === 0) {
+      if (zEnd < grid && !final) break;
+      out.push(zEnd - start);
+      start = zEnd;
+      continue;
+    }
+    const lim = Math.min(len, start + MAX_CHUNK);
+    let i = start + MIN_CHUNK;
+    let cut = -1;
+    if (i < lim) {
+      let h = 0;
+      for (; i < lim; i++) {
+        h = ((h << 1) + GEAR[buf[i]]) | 0;
+        if ((h & MASK) === 0) {
+          cut = i + 1;
+          break;
+        }
+      }
+    }
+    if (cut < 0) {
+      if (lim - start === MAX_CHUNK) cut = lim;
+      else if (final) cut = len;
+      else break;
+    }
+    out.push(cut - start);
+    start = cut;
+  }
+  return out;
+}
+
+/**
+ * Re-chunks a window that starts at an old boundary: cuts like `chunkLengths`, and stops at the
+ * first cut at or after `resyncAfter` that falls on one of the old `boundaries` (relative, sorted):
+ * from there on the old chunks are what a full re-chunking would produce. Returns the lengths up
+ * to that cut and whether it was found (else the window must grow).
+ */
+export function rechunkLengths(buf, len, final, boundaries, resyncAfter, base = 0) {
+  const all = chunkLengths(buf, len, final, base);
+  const out = [];
+  let pos = 0;
+  let bi = 0;
+  for (const l of all) {
+    out.push(l);
+    pos += l;
+    if (pos < resyncAfter) continue;
+    while (bi < boundaries.length && boundaries[bi] < pos) bi++;
+    if ((bi < boundaries.length && boundaries[bi] === pos) || (final && pos === len)) return { lengths: out, resynced: true };
+  }
+  return { lengths: out, resynced: final };
+}
