@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { chunkLengths, GEAR, MASK, MAX_CHUNK, MIN_CHUNK, rechunkLengths } from './chunker.mjs';
+
+function image(): Buffer {
+  const b = Buffer.alloc(2 << 20);
+  randomBytes(700_000).copy(b, 10_000);
+  randomBytes(300_000).copy(b, 1_200_000);
+  return b;
+}
+
+const starts = (lengths: number[], base = 0) => {
+  const out: number[] = [];
+  let p = base;
+  for (const l of lengths) {
+    out.push(p);
+    p += l;
+  }
+  return out;
+};
+
+describe('content-defined chunking', () => {
+  it('never cuts inside a run of zeros (the gear table guarantees it)', () => {
+    expect(((-GEAR[0]! | 0) & MASK) !== 0).toBe(true);
+  });
+
+  it('covers the buffer, respects the bounds and is deterministic', () => {
+    const b = image();
+    const a = chunkLengths(b, b.length, true, 0) as number[];
+    expect(a.reduce((x, y) => x + y, 0)).toBe(b.length);
+    expect(Math.max(...a)).toBeLessThanOrEqual(MAX_CHUNK);
+    expect(chunkLengths(b, b.length, true, 0)).toEqual(a);
+    // data chunks are at least MIN_CHUNK except next to zeros or the end
+    const small = a.filter((l) => l < MIN_CHUNK);
+    expect(small.length).toBeLessThan(a.length / 10);
+  });
+
+  it('cuts zero runs on the absolute MAX_CHUNK grid', () => {
+    const b = Buffer.alloc(4 * MAX_CHUNK);
+    const base = 3 * MAX_CHUNK + 1000;
+    const l = chunkLengths(b, b.length, true, base) as number[];
+    expect(starts(l, base).slice(1).every((s) => s % MAX_CHUNK === 0)).toBe(true);
+  });
+
+  it('an edit changes only the chunks around it: later cuts fall back on the old ones', () => {
+    const b = image();
+    const before = starts(chunkLengths(b, b.length, true, 0) as number[]);
+    const c = Buffer.from(b);
+    randomBytes(5000).copy(c, 300_000);
+    const after = starts(chunkLengths(c, c.length, true, 0) as number[]);
+    const tailBefore = before.filter((s) => s > 400_000);
+    const tailAfter = after.filter((s) => s > 400_000);
+    expect(tailAfter).toEqual(tailBefore);
+  });
+
+  it('re-chunking a window stops where the cuts resync with the old boundaries', () => {
+    const b = image();
+    const old = starts(chunkLengths(b, b.length, true, 0) as number[]);
+    const c = Buffer.from(b);
+    randomBytes(4096).copy(c, 500_000);
+    const from = old.filter((s) => s <= 500_000).pop()!;
+    const win = c.subarray(from, from + 200_000);
+    const r = rechunkLengths(win, win.length, false, old.filter((s) => s > from).map((s) => s - from), 504_096 - from, from) as { lengths: number[]; resynced: boolean };
+    expect(r.resynced).toBe(true);
+    const end = from + r.lengths.reduce((x, y) => x + y, 0);
+    expect(old).toContain(end);
+    const full = starts(chunkLengths(c, c.length, true, 0) as number[]);
+    expect(full.filter((s) => s >= from && s < end)).toEqual(starts(r.lengths, from));
+  });
+});

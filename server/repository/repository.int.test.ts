@@ -1,0 +1,259 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededBytes } from '@/server/lib/random';
+import { initRepository, openFileSource, openRepository, type FilesystemRepository } from './index';
+import type { ImageSource } from './types';
+
+const MiB = 1 << 20;
+const root = path.resolve(import.meta.dirname, '../..');
+const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+/** A VM-like image: a shared "OS" run at a VM-specific offset, unique data, zeros (sparse). */
+function makeImage(file: string, seed: number, sizeMiB = 24): void {
+  const fd = fs.openSync(file, 'w');
+  fs.ftruncateSync(fd, sizeMiB * MiB);
+  const os_ = seededBytes(1, 'shared-os', 4 * MiB);
+  fs.writeSync(fd, os_, 0, os_.length, MiB + seed * 4096 * 7);
+  const mine = seededBytes(seed, 'unique', 3 * MiB);
+  fs.writeSync(fd, mine, 0, mine.length, 9 * MiB + seed * 333);
+  fs.closeSync(fd);
+}
+
+const src = (s: ImageSource) => s;
+
+describe('repository on real files', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-repo-test-'));
+  const repoDir = path.join(dir, 'repo');
+  let repo: FilesystemRepository;
+  const imgA = path.join(dir, 'a.raw');
+  const imgB = path.join(dir, 'b.raw');
+
+  beforeAll(async () => {
+    makeImage(imgA, 1);
+    makeImage(imgB, 2);
+    await initRepository({ path: repoDir });
+    repo = await openRepository({ path: repoDir });
+  });
+  afterAll(async () => {
+    await repo.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('backs up, deduplicates shared content at other offsets, and restores byte-exact into sparse files', async () => {
+    const a = await openFileSource(imgA);
+    const b = await openFileSource(imgB);
+    const ra = await repo.backup({ series: 'a', disks: [{ index: 0, source: a }] });
+    const rb = await repo.backup({ series: 'b', disks: [{ index: 0, source: b }] });
+    await a.close();
+    await b.close();
+    expect(ra.storedBytesAdded).toBeGreaterThan(6 * MiB);
+    // b shares the 4 MiB "OS" run (at another offset): it adds little more than its unique 3 MiB
+    expect(rb.storedBytesAdded).toBeLessThan(3.6 * MiB);
+    const out = path.join(dir, 'a.out');
+    const r = await repo.restoreDisk({ pointId: ra.pointId, diskIndex: 0, outPath: out });
+    expect(r.sha256).toBe(sha(imgA));
+    const st = fs.statSync(out);
+    expect(st.size).toBe(24 * MiB);
+    expect(st.blocks * 512).toBeLessThan(12 * MiB);
+    expect((await repo.digestDisk({ pointId: ra.pointId, diskIndex: 0 })).digest).toBe(r.digest);
+  });
+
+  it('an incremental from changed extents reads little and equals a full re-read', async () => {
+    const base = await repo.latestPoint('a');
+    const fd = fs.openSync(imgA, 'r+');
+    const extents: Array<[number, number]> = [];
+    for (const off of [2 * MiB + 4096, 10 * MiB, 20 * MiB]) {
+      fs.writeSync(fd, randomBytes(65536), 0, 65536, off);
+      extents.push([off - (off % 65536), 2 * 65536]);
+    }
+    fs.closeSync(fd);
+    const s = await openFileSource(imgA);
+    const inc = await repo.backup({ series: 'a', parentPointId: base!.id, disks: [{ index: 0, source: s, changedExtents: extents }] });
+    const full = await repo.backup({ series: 'a', disks: [{ index: 0, source: s }] });
+    await s.close();
+    expect(inc.bytesRead).toBeLessThan(2 * MiB);
+    expect(full.storedBytesAdded).toBe(0);
+    const mi = (await repo.readPoint(inc.pointId)).disks.get(0)!;
+    const mf = (await repo.readPoint(full.pointId)).disks.get(0)!;
+    expect(mi.map((e) => [e.length, e.id?.toString('hex') ?? null])).toEqual(mf.map((e) => [e.length, e.id?.toString('hex') ?? null]));
+    const out = path.join(dir, 'a2.out');
+    expect((await repo.restoreDisk({ pointId: inc.pointId, diskIndex: 0, outPath: out })).sha256).toBe(sha(imgA));
+  });
+
+  it('verify detects a single flipped byte and names the restore points it breaks', async () => {
+    expect((await repo.verify()).ok).toBe(true);
+    const packDir = path.join(repoDir, 'packs');
+    const pack = fs.readdirSync(packDir).find((n) => n.endsWith('.pack'))!;
+    const f = path.join(packDir, pack);
+    const bytes = fs.readFileSync(f);
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = bytes[at]! ^ 0x01;
+    fs.writeFileSync(f, bytes);
+    const rep = await repo.verify();
+    expect(rep.ok).toBe(false);
+    expect(rep.damagedChunks.length).toBeGreaterThanOrEqual(1);
+    expect(rep.brokenPoints.length).toBeGreaterThanOrEqual(1);
+    for (const d of rep.damagedChunks) expect(d.points.every((p) => rep.brokenPoints.includes(p))).toBe(true);
+    bytes[at] = bytes[at]! ^ 0x01;
+    fs.writeFileSync(f, bytes);
+    expect((await repo.verify()).ok).toBe(true);
+  });
+
+  it('prune then gc frees unreferenced chunks and keeps every remaining point restorable', async () => {
+    const before = await repo.stats();
+    const pr = await repo.prune({ keepLast: 1 });
+    expect(pr.removed.length).toBeGreaterThan(0);
+    const gc = await repo.gc();
+    expect(gc.packsRemoved + gc.packsRewritten).toBeGreaterThanOrEqual(0);
+    const after = await repo.stats();
+    expect(after.points).toBe(2);
+    expect(after.storedBytes).toBeLessThanOrEqual(before.storedBytes);
+    expect((await repo.verify()).ok).toBe(true);
+    for (const p of await repo.listPoints()) {
+      const out = path.join(dir, `${p.id}.out`);
+      await repo.restoreDisk({ pointId: p.id, diskIndex: 0, outPath: out });
+      expect(sha(out)).toBe(sha(p.series === 'a' ? imgA : imgB));
+      fs.rmSync(out);
+    }
+  });
+
+  it('gc never removes what a running backup needs: it waits for the backup', async () => {
+    const img = path.join(dir, 'slow.raw');
+    makeImage(img, 3);
+    const file = await openFileSource(img);
+    let reads = 0;
+    const slow = src({
+      sizeBytes: file.sizeBytes,
+      read: async (o, l) => {
+        if (reads++ === 0) await new Promise((r) => setTimeout(r, 1500));
+        return file.read(o, l);
+      },
+    });
+    const running = repo.backup({ series: 'slow', disks: [{ index: 0, source: slow }] });
+    await new Promise((r) => setTimeout(r, 300));
+    const gcStarted = Date.now();
+    const gc = repo.gc({ waitMs: 60_000 });
+    const bk = await running;
+    await gc;
+    expect(Date.now() - gcStarted).toBeGreaterThan(500);
+    await file.close();
+    const out = path.join(dir, 'slow.out');
+    expect((await repo.restoreDisk({ pointId: bk.pointId, diskIndex: 0, outPath: out })).sha256).toBe(sha(img));
+    expect((await repo.verify()).ok).toBe(true);
+  });
+
+  it('bad input: not a disk image, missing repository, corrupt manifest, truncated pack — clear errors', async () => {
+    await expect(openFileSource(dir)).rejects.toThrow(/directory, not a disk image/);
+    const empty = path.join(dir, 'empty.raw');
+    fs.writeFileSync(empty, '');
+    await expect(openFileSource(empty)).rejects.toThrow(/empty: not a disk image/);
+    await expect(openRepository({ path: path.join(dir, 'nope') })).rejects.toThrow(/no repository at/);
+    await expect(initRepository({ path: repoDir })).rejects.toThrow(/not empty/);
+
+    const p = (await repo.listPoints({ series: 'b' }))[0]!;
+    const mf = path.join(repoDir, 'points', `${p.id}.qpt`);
+    const good = fs.readFileSync(mf);
+    const bad = Buffer.from(good);
+    bad[bad.length - 40] = bad[bad.length - 40]! ^ 0xff;
+    fs.writeFileSync(mf, bad);
+    await expect(repo.restoreDisk({ pointId: p.id, diskIndex: 0, outPath: path.join(dir, 'x.out') })).rejects.toThrow(/corrupt/);
+    fs.writeFileSync(mf, good);
+
+    const packDir = path.join(repoDir, 'packs');
+    const pack = fs.readdirSync(packDir).find((n) => n.endsWith('.pack'))!;
+    const f = path.join(packDir, pack);
+    const full = fs.readFileSync(f);
+    fs.truncateSync(f, Math.floor(full.length / 3));
+    const rep = await repo.verify();
+    expect(rep.ok).toBe(false);
+    expect(rep.damagedChunks.some((d) => /truncated/.test(d.problem))).toBe(true);
+    fs.writeFileSync(f, full);
+    expect((await repo.verify()).ok).toBe(true);
+  });
+});
+
+describe('encrypted repository', () => {
+  it('round-trips with its key; a wrong key is a clear error', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-repo-enc-'));
+    try {
+      const img = path.join(dir, 'e.raw');
+      makeImage(img, 4, 16);
+      const key = path.join(dir, 'key');
+      await initRepository({ path: path.join(dir, 'r'), encrypt: true, keyFile: key });
+      const repo = await openRepository({ path: path.join(dir, 'r'), keyFile: key });
+      const s = await openFileSource(img);
+      const b = await repo.backup({ series: 'e', disks: [{ index: 0, source: s }] });
+      await s.close();
+      const out = path.join(dir, 'e.out');
+      expect((await repo.restoreDisk({ pointId: b.pointId, diskIndex: 0, outPath: out })).sha256).toBe(sha(img));
+      expect((await repo.verify()).ok).toBe(true);
+      await repo.close();
+      // the plaintext is not in the packs
+      const packs = fs.readdirSync(path.join(dir, 'r', 'packs')).filter((n) => n.endsWith('.pack'));
+      const needle = seededBytes(4, 'unique', 64);
+      expect(packs.some((p) => fs.readFileSync(path.join(dir, 'r', 'packs', p)).includes(needle))).toBe(false);
+      const wrong = path.join(dir, 'wrong');
+      fs.writeFileSync(wrong, `${randomBytes(32).toString('hex')}\n`);
+      await expect(openRepository({ path: path.join(dir, 'r'), keyFile: wrong })).rejects.toThrow(/wrong key/);
+      await expect(openRepository({ path: path.join(dir, 'r') })).rejects.toThrow(/encrypted/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a backup killed at random points', () => {
+  it('leaves the repository consistent; later backups and restores work', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-repo-kill-'));
+    try {
+      const repoDir = path.join(dir, 'r');
+      await initRepository({ path: repoDir });
+      const imgs = [1, 2, 3].map((i) => {
+        const f = path.join(dir, `k${i}.raw`);
+        makeImage(f, 10 + i, 64);
+        return f;
+      });
+      let killed = 0;
+      for (let round = 0; round < 5; round++) {
+        const child = spawn(process.execPath, [path.join(root, 'bin', 'quiesce.mjs'), 'image', 'backup', '--repo', repoDir, '--json', ...imgs.map((f, i) => `k${i}=${f}`)], { stdio: 'ignore' });
+        const exited = new Promise((r) => child.once('exit', r));
+        await new Promise((r) => setTimeout(r, 400 + Math.floor(Math.random() * 900)));
+        if (child.exitCode === null) {
+          child.kill('SIGKILL');
+          killed++;
+        }
+        await exited;
+        // change the images a little between rounds
+        for (const f of imgs) {
+          const fd = fs.openSync(f, 'r+');
+          fs.writeSync(fd, randomBytes(65536), 0, 65536, Math.floor(Math.random() * 60) * MiB);
+          fs.closeSync(fd);
+        }
+      }
+      expect(killed).toBeGreaterThanOrEqual(3);
+      const repo = await openRepository({ path: repoDir });
+      try {
+        const v = await repo.verify();
+        expect(v.ok).toBe(true);
+        for (const p of await repo.listPoints()) await repo.digestDisk({ pointId: p.id, diskIndex: 0 });
+        const s = await openFileSource(imgs[0]!);
+        const b = await repo.backup({ series: 'k0', disks: [{ index: 0, source: s }] });
+        await s.close();
+        const out = path.join(dir, 'k0.out');
+        expect((await repo.restoreDisk({ pointId: b.pointId, diskIndex: 0, outPath: out })).sha256).toBe(sha(imgs[0]!));
+        const gc = await repo.gc();
+        expect(gc).toBeTruthy();
+        expect((await repo.verify()).ok).toBe(true);
+        expect(fs.readdirSync(path.join(repoDir, 'packs')).some((n) => n.startsWith('.tmp-'))).toBe(false);
+      } finally {
+        await repo.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
