@@ -127,6 +127,31 @@ parentPort.on('message', (m) => {
     } else if (m.op === 'drop') {
       segments.delete(m.seg);
       parentPort.postMessage({ id: m.id, ok: true });
+    } else if (m.op === 'openPacked') {
+      // Records at `where` in the buffer, decoded in order into one buffer; each checked against its id.
+      const src = Buffer.from(m.buf);
+      const ids = Buffer.from(m.ids);
+      const n = m.storedLen.length;
+      let total = 0;
+      for (let i = 0; i < n; i++) total += m.rawLen[i];
+      const out = m.keep ? Buffer.allocUnsafe(total) : null;
+      const bad = [];
+      let o = 0;
+      for (let i = 0; i < n; i++) {
+        const id = ids.subarray(i * 32, i * 32 + 32);
+        try {
+          const raw = open(m.codec[i], src.subarray(m.where[i], m.where[i] + m.storedLen[i]), m.rawLen[i]);
+          if (m.verify && !chunkId(raw).equals(id)) bad.push({ chunkId: id.toString('base64'), problem: 'content does not match its id' });
+          if (out) raw.copy(out, o);
+        } catch (e) {
+          bad.push({ chunkId: id.toString('base64'), problem: e instanceof Error ? e.message : String(e) });
+          if (out) out.fill(0, o, o + m.rawLen[i]);
+        }
+        o += m.rawLen[i];
+      }
+      const data = out ?? Buffer.alloc(0);
+      const ab = data.buffer.byteLength === data.length ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
+      parentPort.postMessage({ id: m.id, ok: true, data: ab, bad }, [ab]);
     } else if (m.op === 'open') {
       // Records to raw bytes, each checked against its id when asked.
       const src = Buffer.from(m.buf);

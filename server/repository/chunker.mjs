@@ -10,6 +10,7 @@
 // zero chunk up to the next multiple of MAX_CHUNK of the disk: zero runs are cut on an absolute grid,
 // found by a fast compare, never hashed, and an edit inside free space resyncs at the next grid point.
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 
 export const MIN_CHUNK = 4096;
 export const MAX_CHUNK = 65536;
@@ -28,6 +29,17 @@ export const GEAR = (() => {
 
 const ZERO = Buffer.alloc(MAX_CHUNK);
 
+/** The same algorithm in C (native/chunker.c, built at install); the JavaScript below is the reference and the fallback. */
+export const native = (() => {
+  try {
+    const addon = createRequire(import.meta.url)('../../build/Release/quiesce_chunker.node');
+    addon.setGear(GEAR);
+    return addon;
+  } catch {
+    return null;
+  }
+})();
+
 /** The next multiple of MAX_CHUNK (absolute disk offset) after `start`, as a buffer position. */
 function nextGrid(base, start) {
   return (Math.floor((base + start) / MAX_CHUNK) + 1) * MAX_CHUNK - base;
@@ -39,6 +51,12 @@ function nextGrid(base, start) {
  * have been cut by the buffer's end).
  */
 export function chunkLengths(buf, len, final, base = 0) {
+  if (native) return Array.from(native.chunk(buf, len, final, base, MIN_CHUNK, MAX_CHUNK, MASK));
+  return chunkLengthsJs(buf, len, final, base);
+}
+
+/** The reference implementation. */
+export function chunkLengthsJs(buf, len, final, base = 0) {
   const out = [];
   let start = 0;
   while (start < len) {

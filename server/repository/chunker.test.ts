@@ -68,3 +68,21 @@ describe('content-defined chunking', () => {
     expect(full.filter((s) => s >= from && s < end)).toEqual(starts(r.lengths, from));
   });
 });
+
+describe('native chunker', () => {
+  it('cuts exactly like the JavaScript reference (when it is built)', async () => {
+    const mod = await import('./chunker.mjs');
+    // CI builds it at install: there the comparison must run.
+    if (!mod.native) {
+      expect(process.env.CI).toBeFalsy();
+      return;
+    }
+    for (const seed of [1, 2, 3]) {
+      const b = image();
+      randomBytes(1000).copy(b, seed * 100_000);
+      for (const [base, final] of [[0, true], [12345, false], [65536 * 3, true]] as const) {
+        expect(Array.from(mod.native.chunk(b, b.length, final, base, MIN_CHUNK, MAX_CHUNK, MASK))).toEqual(mod.chunkLengthsJs(b, b.length, final, base));
+      }
+    }
+  });
+});

@@ -105,7 +105,8 @@ export class PackStore {
   append(chunks: SealedChunk[]): Promise<void> {
     for (const c of chunks) if (!this.index.has(c.id)) this.index.set(c.id, null);
     return this.enqueue(async () => {
-      for (const c of chunks) {
+      let i = 0;
+      while (i < chunks.length) {
         if (!this.current) {
           const name = `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
           const tmp = path.join(this.dir, `.tmp-${name}.pack`);
@@ -113,15 +114,23 @@ export class PackStore {
           await fh.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0);
           this.current = { name, tmp, fh, size: PACK_MAGIC.length, entries: [] };
         }
-        const head = Buffer.alloc(RECORD_HEADER_BYTES);
-        head.writeUInt8(c.codec, 0);
-        head.writeUInt32LE(c.payload.length, 1);
-        head.writeUInt32LE(c.rawLen, 5);
-        c.id.copy(head, 9);
         const cur = this.current;
-        await cur.fh.writev([head, c.payload], cur.size);
-        cur.entries.push({ id: c.id, offset: cur.size + RECORD_HEADER_BYTES, storedLen: c.payload.length, rawLen: c.rawLen, codec: c.codec });
-        cur.size += RECORD_HEADER_BYTES + c.payload.length;
+        // As many records as fit in this pack, in one write.
+        const parts: Buffer[] = [];
+        let size = cur.size;
+        for (; i < chunks.length && (parts.length === 0 || size < PACK_TARGET_BYTES); i++) {
+          const c = chunks[i]!;
+          const head = Buffer.alloc(RECORD_HEADER_BYTES);
+          head.writeUInt8(c.codec, 0);
+          head.writeUInt32LE(c.payload.length, 1);
+          head.writeUInt32LE(c.rawLen, 5);
+          c.id.copy(head, 9);
+          parts.push(head, c.payload);
+          cur.entries.push({ id: c.id, offset: size + RECORD_HEADER_BYTES, storedLen: c.payload.length, rawLen: c.rawLen, codec: c.codec });
+          size += RECORD_HEADER_BYTES + c.payload.length;
+        }
+        await cur.fh.writev(parts, cur.size);
+        cur.size = size;
         if (cur.size >= PACK_TARGET_BYTES) await this.finalize();
       }
     });

@@ -41,7 +41,6 @@ const RESYNC_LOOKAHEAD = 48 * 1024;
 /** Changed extents closer than this share one window. */
 const MERGE_GAP = 64 * 1024;
 const RESTORE_BATCH_BYTES = 8 << 20;
-const ZERO = Buffer.alloc(1 << 20);
 
 function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new RepositoryError('CONFLICT', 'backup aborted');
@@ -318,9 +317,11 @@ export class FilesystemRepository implements Repository {
     if (run.input.signal?.aborted) throw abortError(run.input.signal);
     const data = await d.source.read(offset, length);
     if (data.byteLength !== length) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${length} bytes at ${offset}`);
+    run.totals.bytesRead += length;
+    // A buffer that owns its whole ArrayBuffer is handed to the worker as it is (transferred, not copied).
+    if (data.byteOffset === 0 && data.buffer.byteLength === length && data.buffer instanceof ArrayBuffer) return data.buffer;
     const ab = new ArrayBuffer(length);
     new Uint8Array(ab).set(data);
-    run.totals.bytesRead += length;
     return ab;
   }
 
@@ -357,6 +358,16 @@ export class FilesystemRepository implements Repository {
     const size = d.source.sizeBytes;
     const parent = expandChunks(parentEntries, size);
     const starts = parent.map((c) => c.start);
+    const firstAfter = (x: number) => {
+      let lo = 0;
+      let hi = starts.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (starts[mid]! <= x) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
     const boundaryAtOrBefore = (x: number) => {
       let lo = 0;
       let hi = starts.length - 1;
@@ -389,7 +400,8 @@ export class FilesystemRepository implements Repository {
     const process = async (w: Win): Promise<{ start: number; end: number; chunks: DiskEntry[] }> => {
       for (let end = w.end; ; end = Math.min(w.segEnd, w.start + (end - w.start) * 4)) {
         const ab = await this.readInto(d, w.start, end - w.start, run);
-        const boundaries = starts.filter((x) => x > w.start && x <= end).map((x) => x - w.start);
+        const boundaries: number[] = [];
+        for (let k = firstAfter(w.start); k < starts.length && starts[k]! <= end; k++) boundaries.push(starts[k]! - w.start);
         const r = await this.ingest(ab, run, { op: 'rechunk', final: end === w.segEnd, base: w.start, boundaries, resyncAfter: w.resyncAfter - w.start });
         if (r.resynced) return { start: w.start, end: w.start + r.chunks.reduce((a, c) => a + c.length, 0), chunks: r.chunks };
         if (end === w.segEnd) throw new RepositoryError('INTERNAL', 'chunking did not end at the segment end');
@@ -431,8 +443,9 @@ export class FilesystemRepository implements Repository {
   // ------------------------------------------------------------------------------------------ restore
 
   /**
-   * Streams one disk's bytes in order: zero runs as `null`, chunks decoded (and checked against
-   * their ids) by the workers, several batches in flight.
+   * Streams one disk's bytes in order, as runs: zero runs as `null`, runs of consecutive chunks as
+   * one buffer. Records adjacent in a pack are read with one read; the workers decode them and check
+   * each against its id; several batches are in flight.
    */
   private async streamDisk(pointId: string, diskIndex: number, sink: (offset: number, data: Buffer | null, length: number) => Promise<void> | void, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
     await this.ready;
@@ -441,7 +454,7 @@ export class FilesystemRepository implements Repository {
     if (!entries) throw new RepositoryError('NOT_FOUND', `restore point ${pointId} has no disk ${diskIndex}`);
     const sizeBytes = m.header.disks.find((d) => d.index === diskIndex)!.sizeBytes;
     await this.packs.refresh();
-    type Item = { offset: number; entry: DiskEntry; ix: IndexEntry | null };
+    type Item = { offset: number; length: number; ix: IndexEntry | null; id: Buffer | null };
     const batches: Item[][] = [];
     let cur: Item[] = [];
     let curBytes = 0;
@@ -449,7 +462,7 @@ export class FilesystemRepository implements Repository {
     for (const e of entries) {
       const ix = e.id ? (this.packs.index.get(e.id) ?? null) : null;
       if (e.id && !ix) throw new RepositoryError('INTERNAL', `restore point ${pointId} needs chunk ${idKey(e.id)} that is missing from the repository (run verify)`);
-      cur.push({ offset: pos, entry: e, ix });
+      cur.push({ offset: pos, length: e.length, ix, id: e.id });
       curBytes += e.id ? e.length : 0;
       pos += e.length;
       if (curBytes >= RESTORE_BATCH_BYTES) {
@@ -460,6 +473,14 @@ export class FilesystemRepository implements Repository {
     }
     if (cur.length) batches.push(cur);
     const fhs = new Map<string, Promise<fs.promises.FileHandle>>();
+    const fhOf = (pack: string) => {
+      let fh = fhs.get(pack);
+      if (!fh) {
+        fh = this.packs.openPack(pack);
+        fhs.set(pack, fh);
+      }
+      return fh;
+    };
     try {
       await pipeline(
         batches,
@@ -468,33 +489,59 @@ export class FilesystemRepository implements Repository {
           if (signal?.aborted) throw abortError(signal);
           const chunks = batch.filter((b) => b.ix);
           if (chunks.length === 0) return { batch, data: Buffer.alloc(0) };
-          const total = chunks.reduce((a, b) => a + b.ix!.storedLen, 0);
+          // Spans of records adjacent in one pack, read at once (headers between them included).
+          type Span = { pack: string; from: number; to: number; at: number };
+          const spans: Span[] = [];
+          const where = new Float64Array(chunks.length);
+          let total = 0;
+          chunks.forEach((b, k) => {
+            const ix = b.ix!;
+            const last = spans[spans.length - 1];
+            if (last && last.pack === ix.pack && ix.offset - RECORD_HEADER_BYTES === last.to && last.to - last.from < 32 << 20) {
+              where[k] = last.at + (ix.offset - last.from);
+              total += ix.offset + ix.storedLen - last.to;
+              last.to = ix.offset + ix.storedLen;
+            } else {
+              spans.push({ pack: ix.pack, from: ix.offset, to: ix.offset + ix.storedLen, at: total });
+              where[k] = total;
+              total += ix.storedLen;
+            }
+          });
           const ab = new ArrayBuffer(total);
           const buf = Buffer.from(ab);
-          let o = 0;
-          const items = [];
-          for (const b of chunks) {
-            const ix = b.ix!;
-            let fh = fhs.get(ix.pack);
-            if (!fh) {
-              fh = this.packs.openPack(ix.pack);
-              fhs.set(ix.pack, fh);
-            }
-            await readExactly(await fh, buf, o, ix.storedLen, ix.offset, `pack ${ix.pack}`);
-            items.push({ offset: o, storedLen: ix.storedLen, codec: ix.codec, rawLen: ix.rawLen, chunkId: idKey(b.entry.id!) });
-            o += ix.storedLen;
-          }
-          const r = await this.pool.call<{ data: ArrayBuffer; bad: Array<{ chunkId: string; problem: string }> }>(this.pool.pick(), { op: 'open', buf: ab, items, verify: true, keep: true }, [ab]);
+          await Promise.all(spans.map(async (sp) => readExactly(await fhOf(sp.pack), buf, sp.at, sp.to - sp.from, sp.from, `pack ${sp.pack}`)));
+          const storedLen = new Uint32Array(chunks.length);
+          const rawLen = new Uint32Array(chunks.length);
+          const codec = new Uint8Array(chunks.length);
+          const ids = Buffer.alloc(chunks.length * 32);
+          chunks.forEach((b, k) => {
+            storedLen[k] = b.ix!.storedLen;
+            rawLen[k] = b.ix!.rawLen;
+            codec[k] = b.ix!.codec;
+            b.id!.copy(ids, k * 32);
+          });
+          const r = await this.pool.call<{ data: ArrayBuffer; bad: Array<{ chunkId: string; problem: string }> }>(
+            this.pool.pick(),
+            { op: 'openPacked', buf: ab, where, storedLen, rawLen, codec, ids: ids.buffer, verify: true, keep: true },
+            [ab, where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer],
+          );
           if (r.bad.length) throw new RepositoryError('INTERNAL', `chunk ${r.bad[0]!.chunkId} is damaged: ${r.bad[0]!.problem} (run verify)`);
           return { batch, data: Buffer.from(r.data) };
         },
         async ({ batch, data }) => {
           let o = 0;
-          for (const b of batch) {
-            if (b.entry.id) {
-              await sink(b.offset, data.subarray(o, o + b.entry.length), b.entry.length);
-              o += b.entry.length;
-            } else await sink(b.offset, null, b.entry.length);
+          for (let i = 0; i < batch.length; ) {
+            const b = batch[i]!;
+            if (!b.id) {
+              let len = 0;
+              for (; i < batch.length && !batch[i]!.id; i++) len += batch[i]!.length;
+              await sink(b.offset, null, len);
+              continue;
+            }
+            let len = 0;
+            for (; i < batch.length && batch[i]!.id; i++) len += batch[i]!.length;
+            await sink(b.offset, data.subarray(o, o + len), len);
+            o += len;
           }
         },
       );
@@ -504,13 +551,12 @@ export class FilesystemRepository implements Repository {
     return { sizeBytes };
   }
 
-  async restoreDisk(input: { pointId: string; diskIndex: number; outPath: string; signal?: AbortSignal; onProgress?: (bytesDone: number) => void }): Promise<RestoreDiskResult> {
+  async restoreDisk(input: { pointId: string; diskIndex: number; outPath: string; signal?: AbortSignal; onProgress?: (bytesDone: number) => void; digest?: boolean }): Promise<RestoreDiskResult> {
     const started = Date.now();
     const m = await this.readPoint(input.pointId);
     if (!m.disks.has(input.diskIndex)) throw new RepositoryError('NOT_FOUND', `restore point ${input.pointId} has no disk ${input.diskIndex}`);
     const out = await fs.promises.open(input.outPath, 'w', 0o600);
-    const hash = createHash('sha256');
-    const digest = new ImageDigest();
+    const digest = input.digest === false ? null : new ImageDigest();
     let written = 0;
     let done = 0;
     try {
@@ -519,15 +565,11 @@ export class FilesystemRepository implements Repository {
         input.diskIndex,
         async (offset, data, length) => {
           if (data) {
-            hash.update(data);
-            digest.update(data);
+            digest?.update(data);
             let w = 0;
             while (w < data.length) w += (await out.write(data, w, data.length - w, offset + w)).bytesWritten;
             written += data.length;
-          } else {
-            hashZeros(hash, length);
-            digest.zeros(length);
-          }
+          } else digest?.zeros(length);
           done += length;
           input.onProgress?.(done);
         },
@@ -535,7 +577,7 @@ export class FilesystemRepository implements Repository {
       );
       await out.truncate(sizeBytes);
       await out.sync();
-      return { bytesWritten: written, sizeBytes, sha256: hash.digest('hex'), digest: digest.digest(), seconds: (Date.now() - started) / 1000 };
+      return { bytesWritten: written, sizeBytes, digest: digest?.digest() ?? null, seconds: (Date.now() - started) / 1000 };
     } finally {
       await out.close();
     }
@@ -583,43 +625,49 @@ export class FilesystemRepository implements Repository {
     let bytesChecked = 0;
     const packDir = path.join(this.path, 'packs');
     const idxNames = (await fs.promises.readdir(packDir)).filter((n) => n.endsWith('.idx'));
-    for (const n of idxNames) {
-      if (input.signal?.aborted) throw abortError(input.signal);
-      const pack = n.slice(0, -4);
-      const entries = decodeIdx(await fs.promises.readFile(path.join(packDir, n)), n).filter((e) => !wanted || wanted.has(idKey(e.id)));
-      if (entries.length === 0) continue;
-      let data: Buffer;
-      try {
-        data = await fs.promises.readFile(path.join(packDir, `${pack}.pack`));
-      } catch {
-        for (const e of entries) damaged.set(idKey(e.id), `pack ${pack} is missing`);
-        continue;
-      }
-      const items: Array<{ offset: number; storedLen: number; codec: number; rawLen: number; chunkId: string }> = [];
-      for (const e of entries) {
-        const key = idKey(e.id);
-        const h = e.offset - RECORD_HEADER_BYTES;
-        if (e.offset + e.storedLen > data.length) {
-          damaged.set(key, `pack ${pack} is truncated`);
-          continue;
+    // Packs are checked in parallel: each read once, its records decoded and re-hashed by a worker.
+    await pipeline(
+      idxNames,
+      this.pool.size * 2,
+      async (n) => {
+        if (input.signal?.aborted) throw abortError(input.signal);
+        const pack = n.slice(0, -4);
+        const entries = decodeIdx(await fs.promises.readFile(path.join(packDir, n)), n).filter((e) => !wanted || wanted.has(idKey(e.id)));
+        if (entries.length === 0) return;
+        let data: Buffer;
+        try {
+          data = await fs.promises.readFile(path.join(packDir, `${pack}.pack`));
+        } catch {
+          for (const e of entries) damaged.set(idKey(e.id), `pack ${pack} is missing`);
+          return;
         }
-        if (data.readUInt8(h) !== e.codec || data.readUInt32LE(h + 1) !== e.storedLen || data.readUInt32LE(h + 5) !== e.rawLen || !data.subarray(h + 9, h + 9 + 32).equals(e.id)) {
-          damaged.set(key, `record header in pack ${pack} does not match its index`);
-          continue;
+        const ok: typeof entries = [];
+        for (const e of entries) {
+          const key = idKey(e.id);
+          const h = e.offset - RECORD_HEADER_BYTES;
+          if (e.offset + e.storedLen > data.length) damaged.set(key, `pack ${pack} is truncated`);
+          else if (data.readUInt8(h) !== e.codec || data.readUInt32LE(h + 1) !== e.storedLen || data.readUInt32LE(h + 5) !== e.rawLen || !data.subarray(h + 9, h + 9 + 32).equals(e.id)) damaged.set(key, `record header in pack ${pack} does not match its index`);
+          else ok.push(e);
         }
-        items.push({ offset: e.offset, storedLen: e.storedLen, codec: e.codec, rawLen: e.rawLen, chunkId: key });
-        bytesChecked += e.rawLen;
-      }
-      chunksChecked += entries.length;
-      // Batches of ~32 MiB spread over the workers.
-      const ab = data.buffer.byteLength === data.length ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
-      const half = Math.ceil(items.length / this.pool.size);
-      const parts = Array.from({ length: this.pool.size }, (_, i) => items.slice(i * half, (i + 1) * half)).filter((p) => p.length);
-      const results = await Promise.all(
-        parts.map((p, i) => this.pool.call<{ bad: Array<{ chunkId: string; problem: string }> }>(i, { op: 'open', buf: i === parts.length - 1 ? ab : ab.slice(0), items: p, verify: true, keep: false }, i === parts.length - 1 ? [ab as ArrayBuffer] : [])),
-      );
-      for (const r of results) for (const b of r.bad) damaged.set(b.chunkId, b.problem);
-    }
+        chunksChecked += entries.length;
+        if (ok.length === 0) return;
+        const where = new Float64Array(ok.map((e) => e.offset));
+        const storedLen = new Uint32Array(ok.map((e) => e.storedLen));
+        const rawLen = new Uint32Array(ok.map((e) => e.rawLen));
+        const codec = new Uint8Array(ok.map((e) => e.codec));
+        const ids = Buffer.alloc(ok.length * 32);
+        ok.forEach((e, k) => e.id.copy(ids, k * 32));
+        const ab = data.buffer.byteLength === data.length ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
+        const r = await this.pool.call<{ bad: Array<{ chunkId: string; problem: string }> }>(
+          this.pool.pick(),
+          { op: 'openPacked', buf: ab, where, storedLen, rawLen, codec, ids: ids.buffer, verify: true, keep: false },
+          [ab as ArrayBuffer, where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer],
+        );
+        for (const b of r.bad) damaged.set(Buffer.from(b.chunkId, 'base64').toString('base64'), b.problem);
+        bytesChecked += ok.reduce((a, e) => a + e.rawLen, 0);
+      },
+      () => undefined,
+    );
     // Chunks a manifest names that no pack holds.
     for (const p of points) for (const es of p.disks.values()) for (const e of es) if (e.id && !this.packs.index.get(e.id)) damaged.set(idKey(e.id), 'missing from every pack index');
     const byChunk = new Map<string, string[]>();
@@ -741,9 +789,6 @@ export class FilesystemRepository implements Repository {
   }
 }
 
-function hashZeros(hash: ReturnType<typeof createHash>, length: number): void {
-  for (let left = length; left > 0; left -= ZERO.length) hash.update(left >= ZERO.length ? ZERO : ZERO.subarray(0, left));
-}
 
 // ------------------------------------------------------------------------------------- init, open
 

@@ -9,6 +9,7 @@ export type { Extent };
 /** Something that can be read like a disk image (a file, a snapshot disk over a transport). */
 export interface ImageSource {
   readonly sizeBytes: number;
+  /** Returns a fresh buffer: the repository may take it over (transfer it to a worker thread). */
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Optional: extents that may hold data; everything else is known to be zeros and is not read. */
   allocatedExtents?(): Promise<Extent[]>;
@@ -83,10 +84,8 @@ export interface PointSummary {
 export interface RestoreDiskResult {
   bytesWritten: number;
   sizeBytes: number;
-  /** SHA-256 of the restored image file. */
-  sha256: string;
-  /** Image digest (server/lib/image-digest.ts) of the same bytes, comparable with the lab's oracle. */
-  digest: string;
+  /** Image digest (server/lib/image-digest.ts) of the restored bytes, comparable with the lab's oracle (null when not asked for). */
+  digest: string | null;
   seconds: number;
 }
 
@@ -113,8 +112,11 @@ export interface Repository {
   listPoints(filter?: { series?: string }): Promise<PointSummary[]>;
   getPoint(pointId: string): Promise<PointSummary>;
   latestPoint(series: string): Promise<PointSummary | null>;
-  /** Restore one disk to a file (sparse: zero chunks become holes) and return its SHA-256. */
-  restoreDisk(input: { pointId: string; diskIndex: number; outPath: string; signal?: AbortSignal; onProgress?: (bytesDone: number) => void }): Promise<RestoreDiskResult>;
+  /**
+   * Restore one disk to a file (sparse: zero chunks become holes); every chunk is checked against
+   * its id. Computes the image digest unless `digest: false`.
+   */
+  restoreDisk(input: { pointId: string; diskIndex: number; outPath: string; signal?: AbortSignal; onProgress?: (bytesDone: number) => void; digest?: boolean }): Promise<RestoreDiskResult>;
   /** Image digest of one disk as a restore would produce it, without writing anything (zero runs cost nothing). */
   digestDisk(input: { pointId: string; diskIndex: number; signal?: AbortSignal }): Promise<{ digest: string; sizeBytes: number }>;
   stats(): Promise<RepoStats>;

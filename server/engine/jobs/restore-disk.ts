@@ -46,7 +46,7 @@ const restore = defineStep<RestoreDiskJobInput>({
       signal: ctx.signal,
       onProgress: (bytesDone) => ctx.progress({ phase: 'restore', bytesTotal: r.sizeBytes, bytesDone }),
     });
-    await ctx.log('info', `Restored disk ${ctx.input.diskIndex} of ${r.vmName} to ${ctx.input.outPath} (${out.bytesWritten} bytes written, sparse)`, { sha256: out.sha256 });
+    await ctx.log('info', `Restored disk ${ctx.input.diskIndex} of ${r.vmName} to ${ctx.input.outPath} (${out.bytesWritten} bytes written, sparse)`, { digest: out.digest });
     return { ...out };
   },
   async compensate(ctx) {
@@ -60,7 +60,7 @@ const verify = defineStep<RestoreDiskJobInput>({
   name: 'verify',
   async run(ctx) {
     const r = stepResult<ResolveResult>(ctx.results, 'resolve');
-    const restored = stepResult<{ sha256: string; digest: string }>(ctx.results, 'restore');
+    const restored = stepResult<{ digest: string }>(ctx.results, 'restore');
     const lab = ctx.deps.lab;
     if (!lab || !r.snapshotId) {
       await ctx.log('info', 'Every chunk was verified against its SHA-256 while restoring (no oracle for this VM)');
@@ -84,9 +84,9 @@ export const restoreDiskJob = defineJob<RestoreDiskJobInput>({
   steps: [resolve, restore, verify],
   onRecovery: 'resume',
   result(results, input) {
-    const r = stepResult<{ bytesWritten: number; sha256: string; digest: string; sizeBytes: number }>(results, 'restore');
+    const r = stepResult<{ bytesWritten: number; digest: string; sizeBytes: number }>(results, 'restore');
     const v = stepResult<{ verified: boolean; method: string; expectedDigest: string | null }>(results, 'verify');
-    return { outPath: input.outPath, pointId: input.pointId, diskIndex: input.diskIndex, bytesWritten: r.bytesWritten, sizeBytes: r.sizeBytes, sha256: r.sha256, digest: r.digest, verified: v.verified, verifyMethod: v.method, expectedDigest: v.expectedDigest };
+    return { outPath: input.outPath, pointId: input.pointId, diskIndex: input.diskIndex, bytesWritten: r.bytesWritten, sizeBytes: r.sizeBytes, digest: r.digest, verified: v.verified, verifyMethod: v.method, expectedDigest: v.expectedDigest };
   },
 });
 

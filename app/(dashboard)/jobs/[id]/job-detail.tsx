@@ -79,7 +79,7 @@ export function stepFigures(name: string, r: R | null): Array<[string, string]> 
       break;
     case 'restore':
       add('Written', formatBytes(n(r.bytesWritten)));
-      add('SHA-256', String(r.sha256 ?? ''));
+      add('Image digest', String(r.digest ?? ''));
       break;
     case 'verify':
       if (typeof r.verified === 'boolean') add('Verified', r.verified ? `yes (${String(r.method)})` : 'NO');
