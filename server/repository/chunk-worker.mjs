@@ -1,7 +1,7 @@
 // Worker thread of the repository: hashes chunks (SHA-256, or HMAC-SHA-256 when the repository is
 // encrypted), compresses new ones with zstd, seals them with AES-256-GCM, and opens them again for
 // restores and verification. Plain JavaScript so it loads the same way under tsx, vitest and the CLI.
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hash as oneShotHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
 import { chunkLengths, rechunkLengths } from './chunker.mjs';
@@ -17,7 +17,26 @@ const ZERO = Buffer.alloc(1 << 20);
 let encKey = null;
 let idKey = null;
 const compressor = new zstd.Compressor();
-compressor.setParameters({ compressionLevel: 1 });
+compressor.setParameters({ compressionLevel: Number(process.env.QUIESCE_ZSTD_LEVEL ?? 1) });
+const seen = new Uint8Array(256);
+
+/**
+ * Data that looks random (most of 512 sampled bytes distinct: compressed, encrypted, media) is
+ * stored as it is: zstd would spend time to gain nothing.
+ */
+function looksIncompressible(b) {
+  if (b.length < 4096) return false;
+  seen.fill(0);
+  const step = Math.floor(b.length / 512);
+  let distinct = 0;
+  for (let i = 0; i < b.length; i += step) {
+    if (!seen[b[i]]) {
+      seen[b[i]] = 1;
+      distinct++;
+    }
+  }
+  return distinct > 200;
+}
 const decompressor = new zstd.Decompressor();
 const segments = new Map();
 
@@ -30,17 +49,21 @@ function isZero(b) {
 }
 
 function chunkId(b) {
-  return idKey ? createHmac('sha256', idKey).update(b).digest() : createHash('sha256').update(b).digest();
+  if (idKey) return createHmac('sha256', idKey).update(b).digest();
+  // The one-shot hash saves the per-chunk hash object (chunks are small and many).
+  return oneShotHash ? oneShotHash('sha256', b, 'buffer') : createHash('sha256').update(b).digest();
 }
 
 function seal(raw) {
   let codec = CODEC_RAW;
   let payload = raw;
-  const z = compressor.compress(raw);
-  // Incompressible data is stored as it is: decompression costs more than it saves.
-  if (z.length < raw.length * 0.97) {
-    codec = CODEC_ZSTD;
-    payload = z;
+  if (!looksIncompressible(raw)) {
+    const z = compressor.compress(raw);
+    // Data that compresses little is stored as it is: decompression would cost more than it saves.
+    if (z.length < raw.length * 0.97) {
+      codec = CODEC_ZSTD;
+      payload = z;
+    }
   }
   if (encKey) {
     const nonce = randomBytes(12);

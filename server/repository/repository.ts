@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Extent } from '@/server/connectors/types';
@@ -40,7 +40,7 @@ import { MAX_CHUNK, MIN_CHUNK, SEGMENT } from './chunker.mjs';
 const RESYNC_LOOKAHEAD = 48 * 1024;
 /** Changed extents closer than this share one window. */
 const MERGE_GAP = 64 * 1024;
-const RESTORE_BATCH_BYTES = 8 << 20;
+const RESTORE_BATCH_BYTES = 4 << 20;
 
 function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new RepositoryError('CONFLICT', 'backup aborted');
@@ -104,6 +104,26 @@ function expandChunks(entries: DiskEntry[], size: number): Array<{ start: number
   return out;
 }
 
+/** At most `n` tasks at once, across every backup and restore of one open repository. */
+class Semaphore {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiting.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
 /** Bounded parallelism with results in order. */
 async function pipeline<T, R>(items: T[], width: number, fn: (t: T, i: number) => Promise<R>, consume: (r: R, i: number) => Promise<void> | void): Promise<void> {
   const inflight = new Map<number, Promise<R>>();
@@ -127,6 +147,8 @@ export class FilesystemRepository implements Repository {
   private readonly keys: RepoKeys | null;
   private readonly packs: PackStore;
   private readonly pool: WorkerPool;
+  /** Buffers in flight (memory stays bounded however many images run at once). */
+  private readonly inflight: Semaphore;
   private ready: Promise<void>;
 
   constructor(dir: string, config: RepoConfig, keys: RepoKeys | null, pool: WorkerPool) {
@@ -134,6 +156,7 @@ export class FilesystemRepository implements Repository {
     this.config = config;
     this.keys = keys;
     this.pool = pool;
+    this.inflight = new Semaphore(pool.size * 3);
     const packs = new PackStore(path.join(dir, 'packs'));
     this.packs = packs;
     this.ready = (async () => {
@@ -338,7 +361,7 @@ export class FilesystemRepository implements Repository {
     await pipeline(
       segments,
       this.pool.size * 2,
-      async ([off, end, hasData]) => (hasData ? (await this.ingest(await this.readInto(d, off, end - off, run), run, { op: 'chunk', final: true, base: off })).chunks : zeroChunks(end - off)),
+      async ([off, end, hasData]) => (hasData ? this.inflight.run(async () => (await this.ingest(await this.readInto(d, off, end - off, run), run, { op: 'chunk', final: true, base: off })).chunks) : zeroChunks(end - off)),
       (chunks, i) => {
         for (const c of chunks) out.push(c);
         const [off, end] = segments[i]!;
@@ -407,7 +430,7 @@ export class FilesystemRepository implements Repository {
         if (end === w.segEnd) throw new RepositoryError('INTERNAL', 'chunking did not end at the segment end');
       }
     };
-    await pipeline(wins, this.pool.size * 4, (w) => process(w), (r, i) => {
+    await pipeline(wins, this.pool.size * 4, (w) => this.inflight.run(() => process(w)), (r, i) => {
       results[i] = r;
       run.totals.bytesDone += Math.min(wins[i]!.resyncAfter, r.end) - r.start;
       run.input.onProgress?.({ ...run.totals });
@@ -485,7 +508,7 @@ export class FilesystemRepository implements Repository {
       await pipeline(
         batches,
         this.pool.size * 2,
-        async (batch) => {
+        (batch) => this.inflight.run(async () => {
           if (signal?.aborted) throw abortError(signal);
           const chunks = batch.filter((b) => b.ix);
           if (chunks.length === 0) return { batch, data: Buffer.alloc(0) };
@@ -527,7 +550,7 @@ export class FilesystemRepository implements Repository {
           );
           if (r.bad.length) throw new RepositoryError('INTERNAL', `chunk ${r.bad[0]!.chunkId} is damaged: ${r.bad[0]!.problem} (run verify)`);
           return { batch, data: Buffer.from(r.data) };
-        },
+        }),
         async ({ batch, data }) => {
           let o = 0;
           for (let i = 0; i < batch.length; ) {
