@@ -72,8 +72,14 @@ static napi_value chunk(napi_env env, napi_callback_info info) {
       }
     }
     if (cut < 0) {
-      if (lim - start == max) cut = (long)lim;
-      else if (final) cut = (long)len;
+      if (lim - start == max) {
+        // Ends in zeros? Cut at the first grid point 64 bytes into the zero tail (see chunker.mjs).
+        size_t z = lim;
+        while (z > start && buf[z - 1] == 0) z--;
+        size_t from = z + 64 > start + min ? z + 64 : start + min;
+        uint64_t g = ((base + from + max - 1) / max) * max - base;
+        cut = g < lim ? (long)g : (long)lim;
+      } else if (final) cut = (long)len;
       else break;
     }
     out[n++] = (uint32_t)((size_t)cut - start);

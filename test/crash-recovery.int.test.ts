@@ -72,6 +72,13 @@ describe('crash recovery of the whole server process', () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(['succeeded', 'failed']).toContain(final);
+    // Every job the kill interrupted (the first start's policy run too) ends; then no snapshot is left.
+    const allEnded = Date.now() + 120_000;
+    while (Date.now() < allEnded) {
+      const jobs = cli(['jobs', 'list', '--json'], env2).json.jobs as Array<{ status: string }>;
+      if (jobs.every((j) => ['succeeded', 'failed', 'cancelled'].includes(j.status))) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     const lab = cli(['lab', 'inspect', '--json'], env2).json.vms as Array<{ name: string; snapshots: unknown[] }>;
     expect(lab.flatMap((v) => v.snapshots)).toEqual([]);
     if (final === 'succeeded') {

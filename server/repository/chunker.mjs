@@ -46,6 +46,19 @@ function nextGrid(base, start) {
 }
 
 /**
+ * A chunk that reached MAX_CHUNK without a cut and ends in zeros is cut at the first grid point at
+ * least 64 bytes into its zero tail: the zero run that follows is then cut on the grid, and an edit
+ * before free space resyncs within one grid step.
+ */
+function zeroTailCut(buf, start, lim, base) {
+  let z = lim;
+  while (z > start && buf[z - 1] === 0) z--;
+  const from = Math.max(z + 64, start + MIN_CHUNK);
+  const g = Math.ceil((base + from) / MAX_CHUNK) * MAX_CHUNK - base;
+  return g < lim ? g : lim;
+}
+
+/**
  * Cuts `buf[0, len)` (which starts at disk offset `base`) into chunks. Returns their lengths; when
  * the buffer does not end at a real boundary (`final` false) the last piece is dropped (it would
  * have been cut by the buffer's end).
@@ -82,7 +95,7 @@ export function chunkLengthsJs(buf, len, final, base = 0) {
       }
     }
     if (cut < 0) {
-      if (lim - start === MAX_CHUNK) cut = lim;
+      if (lim - start === MAX_CHUNK) cut = zeroTailCut(buf, start, lim, base);
       else if (final) cut = len;
       else break;
     }

@@ -86,3 +86,18 @@ describe('native chunker', () => {
     }
   });
 });
+
+describe('chunks running into free space', () => {
+  it('cut on the grid inside the zero tail, so an edit before free space resyncs within a grid step', async () => {
+    const { chunkLengthsJs } = await import('./chunker.mjs');
+    const b = Buffer.alloc(8 * MAX_CHUNK);
+    randomBytes(100_000).copy(b, 50_000);
+    const cuts = starts(chunkLengthsJs(b, b.length, true, 0) as number[]);
+    // every boundary after the data is on the grid
+    expect(cuts.filter((c) => c > 150_000).every((c) => c % MAX_CHUNK === 0)).toBe(true);
+    const edited = Buffer.from(b);
+    randomBytes(3000).copy(edited, 140_000);
+    const after = starts(chunkLengthsJs(edited, edited.length, true, 0) as number[]);
+    expect(after.filter((c) => c >= 3 * MAX_CHUNK)).toEqual(cuts.filter((c) => c >= 3 * MAX_CHUNK));
+  });
+});

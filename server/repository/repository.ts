@@ -37,7 +37,7 @@ import { WorkerPool } from './worker-pool';
 import { MAX_CHUNK, MIN_CHUNK, SEGMENT } from './chunker.mjs';
 
 /** Re-chunking reads this far past a changed extent, hoping to fall back on old cuts (grows if not). */
-const RESYNC_LOOKAHEAD = 48 * 1024;
+const RESYNC_LOOKAHEAD = 96 * 1024;
 /** Changed extents closer than this share one window. */
 const MERGE_GAP = 64 * 1024;
 const RESTORE_BATCH_BYTES = 4 << 20;
@@ -421,7 +421,7 @@ export class FilesystemRepository implements Repository {
     }
     const results = new Array<{ start: number; end: number; chunks: DiskEntry[] }>(wins.length);
     const process = async (w: Win): Promise<{ start: number; end: number; chunks: DiskEntry[] }> => {
-      for (let end = w.end; ; end = Math.min(w.segEnd, w.start + (end - w.start) * 4)) {
+      for (let end = w.end; ; end = Math.min(w.segEnd, end + 256 * 1024)) {
         const ab = await this.readInto(d, w.start, end - w.start, run);
         const boundaries: number[] = [];
         for (let k = firstAfter(w.start); k < starts.length && starts[k]! <= end; k++) boundaries.push(starts[k]! - w.start);
