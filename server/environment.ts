@@ -11,7 +11,7 @@ import type { Environment } from './runtime';
  */
 export async function createProcessEnvironment({ config, clock, logger }: { config: Config; clock: Clock; logger: Logger }): Promise<Environment> {
   if (!config.lab.enabled) throw new Error('no hypervisor is configured: enable the lab (QUIESCE_LAB=on)');
-  const { createLab } = await import('@/server/connectors/lab');
+  const { createLab, labEnvironment } = await import('@/server/connectors/lab');
   const lab = await createLab({
     dir: path.join(config.dataDir, 'lab'),
     ...(config.lab.topologyFile ? { topologyFile: config.lab.topologyFile } : {}),
@@ -20,15 +20,5 @@ export async function createProcessEnvironment({ config, clock, logger }: { conf
     logger: logger.child({ component: 'lab' }),
     workloads: true,
   });
-  return {
-    connectors: { hypervisor: lab.hypervisor, cache: lab.cache, guest: lab.guest },
-    lab: {
-      inspect: () => lab.control.inspect(),
-      oracle: (snapshotId, diskIndex) => lab.control.oracle(snapshotId, diskIndex),
-      events: (opts) => lab.control.events(opts),
-      injectFault: (fault) => lab.control.injectFault(fault as { kind: string }),
-    },
-    start: () => lab.start(),
-    stop: () => lab.stop(),
-  };
+  return labEnvironment(lab);
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLog, environmentOverrides, policies } from '@/db/schema';
-import { createLab, type LabHandleFull, type TopologyInput } from '@/server/connectors/lab';
+import { createLab, labEnvironment, type LabHandleFull, type TopologyInput } from '@/server/connectors/lab';
 import { TEST_TOPOLOGY } from '@/server/connectors/lab/test-topology';
 import { createScaledClock } from '@/server/lib/clock';
 import { silentLogger } from '@/server/lib/logger';
@@ -37,12 +37,7 @@ describe('backup saga against the lab', () => {
       engine: { enabled: true, leaseMs: 20_000 },
       createEnvironment: async ({ clock: c }) => {
         lab = await createLab({ dir: path.join(scratch.dir, 'lab'), clock: c, logger: silentLogger, seed: 9, topology, workloads: true });
-        return {
-          connectors: { hypervisor: lab.hypervisor, cache: lab.cache, guest: lab.guest },
-          lab: { inspect: () => lab.control.inspect(), oracle: (s, d) => lab.control.oracle(s, d), events: (o) => lab.control.events(o), injectFault: (f) => lab.control.injectFault(f as { kind: string }) },
-          start: () => lab.start(),
-          stop: () => lab.stop(),
-        };
+        return labEnvironment(lab);
       },
       bootstrap: true,
     });

@@ -111,15 +111,16 @@ export function createRunner(opts: RunnerOptions): Runner {
       }
       if (stopping || dead) break;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, wallMs(pollMs));
-        wakeController.signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(t);
-            resolve();
-          },
-          { once: true },
-        );
+        const signal = wakeController.signal;
+        const onWake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(() => {
+          signal.removeEventListener('abort', onWake);
+          resolve();
+        }, wallMs(pollMs));
+        signal.addEventListener('abort', onWake, { once: true });
       });
       if (wakeController.signal.aborted) wakeController = new AbortController();
     }

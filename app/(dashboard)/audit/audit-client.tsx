@@ -1,7 +1,8 @@
 'use client';
 import { useQuery } from '@tanstack/react-query';
 import { useTRPC } from '@/components/providers/trpc';
-import { EmptyState, ErrorPanel, PageHeader, RelativeTime, Skeleton, Table, td, th } from '@/components/ui/primitives';
+import { PageHeader, RelativeTime, Table, td, th } from '@/components/ui/primitives';
+import { QueryState, TablePanel } from '@/components/ui/query-state';
 
 export function AuditClient() {
   const trpc = useTRPC();
@@ -9,13 +10,9 @@ export function AuditClient() {
   return (
     <div>
       <PageHeader title="Audit" subtitle="Every change an admin or the engine made to the environment and the configuration." />
-      {q.error ? <ErrorPanel error={q.error} what="the audit log" onRetry={() => void q.refetch()} /> : null}
-      {!q.data ? (
-        <Skeleton rows={8} />
-      ) : q.data.length === 0 ? (
-        <EmptyState title="No change recorded yet" />
-      ) : (
-        <div className="rounded-lg border border-slate-200 bg-white p-2 shadow-sm">
+      <QueryState query={q} what="the audit log" rows={8} empty={{ title: 'No change recorded yet' }}>
+        {(rows) => (
+        <TablePanel>
           <Table label="Audit log">
             <thead>
               <tr>
@@ -27,7 +24,7 @@ export function AuditClient() {
               </tr>
             </thead>
             <tbody>
-              {q.data.map((a) => (
+              {rows.map((a) => (
                 <tr key={a.id}>
                   <td className={td}>
                     <RelativeTime at={a.at} />
@@ -44,8 +41,9 @@ export function AuditClient() {
               ))}
             </tbody>
           </Table>
-        </div>
-      )}
+        </TablePanel>
+        )}
+      </QueryState>
     </div>
   );
 }

@@ -2,7 +2,8 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useTRPC } from '@/components/providers/trpc';
-import { EmptyState, ErrorPanel, PageHeader, RelativeTime, Skeleton, StatusBadge, Table, td, th } from '@/components/ui/primitives';
+import { PageHeader, RelativeTime, StatusBadge, Table, td, th } from '@/components/ui/primitives';
+import { QueryState, TablePanel } from '@/components/ui/query-state';
 import { useCan } from '@/components/use-role';
 
 export function PoliciesList() {
@@ -25,13 +26,9 @@ export function PoliciesList() {
           ) : null
         }
       />
-      {q.error ? <ErrorPanel error={q.error} what="the policies" onRetry={() => void q.refetch()} /> : null}
-      {!q.data ? (
-        <Skeleton rows={5} />
-      ) : q.data.length === 0 ? (
-        <EmptyState title="No policy yet" hint="VMs are protected by policies: create one that selects them by name, folder, tag or pattern." />
-      ) : (
-        <div className="rounded-lg border border-slate-200 bg-white p-2 shadow-sm">
+      <QueryState query={q} what="the policies" rows={5} empty={{ title: 'No policy yet', hint: 'VMs are protected by policies: create one that selects them by name, folder, tag or pattern.' }}>
+        {(list) => (
+        <TablePanel>
           <Table label="Policies">
             <thead>
               <tr>
@@ -44,7 +41,7 @@ export function PoliciesList() {
               </tr>
             </thead>
             <tbody>
-              {q.data.map((p) => (
+              {list.map((p) => (
                 <tr key={p.id}>
                   <td className={td}>
                     <Link className="font-medium text-sky-800 hover:underline" href={`/policies/${p.id}`}>
@@ -63,8 +60,9 @@ export function PoliciesList() {
               ))}
             </tbody>
           </Table>
-        </div>
-      )}
+        </TablePanel>
+        )}
+      </QueryState>
     </div>
   );
 }

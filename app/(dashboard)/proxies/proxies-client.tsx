@@ -1,7 +1,8 @@
 'use client';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useTRPC } from '@/components/providers/trpc';
-import { Button, ConfirmByName, EmptyState, ErrorPanel, PageHeader, Skeleton, StatusBadge, Table, td, th } from '@/components/ui/primitives';
+import { Button, ConfirmByName, PageHeader, StatusBadge, Table, td, th } from '@/components/ui/primitives';
+import { QueryState, TablePanel } from '@/components/ui/query-state';
 import { useCan } from '@/components/use-role';
 
 export function ProxiesClient() {
@@ -19,13 +20,9 @@ export function ProxiesClient() {
           {error.message}
         </p>
       ) : null}
-      {q.error ? <ErrorPanel error={q.error} what="the proxies" onRetry={() => void q.refetch()} /> : null}
-      {!q.data ? (
-        <Skeleton rows={4} />
-      ) : q.data.length === 0 ? (
-        <EmptyState title="No proxy" hint="Add backup proxies in the hypervisor; NBD through the hosts needs none." />
-      ) : (
-        <div className="rounded-lg border border-slate-200 bg-white p-2 shadow-sm">
+      <QueryState query={q} what="the proxies" rows={4} empty={{ title: 'No proxy', hint: 'Add backup proxies in the hypervisor; NBD through the hosts needs none.' }}>
+        {(proxies) => (
+        <TablePanel>
           <Table label="Proxies">
             <thead>
               <tr>
@@ -40,7 +37,7 @@ export function ProxiesClient() {
               </tr>
             </thead>
             <tbody>
-              {q.data.map((p) => (
+              {proxies.map((p) => (
                 <tr key={p.id}>
                   <td className={td}>
                     <div className="font-medium">{p.name}</div>
@@ -84,8 +81,9 @@ export function ProxiesClient() {
               ))}
             </tbody>
           </Table>
-        </div>
-      )}
+        </TablePanel>
+        )}
+      </QueryState>
     </div>
   );
 }

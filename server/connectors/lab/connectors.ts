@@ -264,10 +264,15 @@ export function labCache(lab: Lab): CacheConnector {
     async waitUntilClean({ vmId, timeoutMs, signal }) {
       const vm = lab.vm(vmId);
       const started = lab.clock.now();
-      const clean = await Promise.race([
-        lab.destageVm(vm, { timeoutMs }),
-        new Promise<boolean>((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason ?? new Error('aborted')), { once: true })),
-      ]);
+      let onAbort: (() => void) | null = null;
+      const aborted = new Promise<boolean>((_, reject) => {
+        onAbort = () => reject(signal?.reason ?? new Error('aborted'));
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      aborted.catch(() => undefined);
+      const clean = await Promise.race([lab.destageVm(vm, { timeoutMs }), aborted]).finally(() => {
+        if (onAbort) signal?.removeEventListener('abort', onAbort);
+      });
       return { clean, waitedMs: lab.clock.now() - started, dirtyBytes: lab.cacheOf(lab.hostOf(vm)).dirtyBytes(vm.id) };
     },
     async listBlacklist() {

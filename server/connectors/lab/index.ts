@@ -72,6 +72,24 @@ export interface LabHandleFull {
   lab: Lab;
 }
 
+/**
+ * The lab as the rest of the product sees it: the three connectors and the lab handle (inspection,
+ * oracle, events, faults) — the shape of a process environment.
+ */
+export function labEnvironment(lab: LabHandleFull) {
+  return {
+    connectors: { hypervisor: lab.hypervisor, cache: lab.cache, guest: lab.guest },
+    lab: {
+      inspect: () => lab.control.inspect(),
+      oracle: (snapshotId: string, diskIndex: number) => lab.control.oracle(snapshotId, diskIndex),
+      events: (opts?: { sinceId?: number; limit?: number }) => lab.control.events(opts),
+      injectFault: (fault: Record<string, unknown>) => lab.control.injectFault(fault as { kind: string }),
+    },
+    start: () => lab.start(),
+    stop: () => lab.stop(),
+  };
+}
+
 export interface CreateLabOptions {
   dir: string;
   clock: Clock;
