@@ -243,10 +243,10 @@ describe('consolidation of a guest that writes faster than the datastore merges'
       let writing = true;
       let off = 4 * MiB;
       const writer = (async () => {
-        // ~8 MiB/s against a 4 MiB/s consolidation
+        // ~16 MiB/s against a 4 MiB/s consolidation (a loaded machine halves it and it still outruns)
         while (writing) {
-          await lab.control.guestWrite('wt', 0, off, pattern(off, 64 * 1024)).catch(() => undefined);
-          off = off + 64 * 1024 >= 15 * MiB ? 4 * MiB : off + 64 * 1024;
+          await lab.control.guestWrite('wt', 0, off, pattern(off, 128 * 1024)).catch(() => undefined);
+          off = off + 128 * 1024 >= 15 * MiB ? 4 * MiB : off + 128 * 1024;
           await new Promise((r) => setTimeout(r, 8));
         }
       })();
