@@ -1,1 +1,0 @@
-cmd_Release/obj.target/quiesce_chunker.node := g++ -o Release/obj.target/quiesce_chunker.node -shared -pthread -rdynamic -m64  -Wl,-soname=quiesce_chunker.node -Wl,--start-group Release/obj.target/quiesce_chunker/native/chunker.o -Wl,--end-group 

@@ -1,1 +1,0 @@
-cmd_Release/quiesce_chunker.node := ln -f "Release/obj.target/quiesce_chunker.node" "Release/quiesce_chunker.node" 2>/dev/null || (rm -rf "Release/quiesce_chunker.node" && cp -af "Release/obj.target/quiesce_chunker.node" "Release/quiesce_chunker.node")
