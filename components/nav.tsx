@@ -1,5 +1,5 @@
 'use client';
-import { Boxes, Database, FlaskConical, Gauge, History, ListChecks, LogOut, ScrollText, Server, Waypoints } from 'lucide-react';
+import { Boxes, Database, FlaskConical, Gauge, History, ListChecks, LogOut, ScrollText, Server, Settings, Waypoints } from 'lucide-react';
 import Link from 'next/link';
 import { usePathname, useRouter } from 'next/navigation';
 import { authClient } from '@/components/auth-client';
@@ -18,6 +18,7 @@ export const NAV: Array<{ href: string; label: string; icon: typeof Gauge; role:
   { href: '/storage', label: 'Storage', icon: Database, role: 'viewer' },
   { href: '/lab', label: 'Lab', icon: FlaskConical, role: 'viewer' },
   { href: '/audit', label: 'Audit', icon: ScrollText, role: 'operator' },
+  { href: '/settings', label: 'Settings', icon: Settings, role: 'admin' },
 ];
 
 export function Sidebar({ user }: { user: { name: string; email: string; role: Role } }) {

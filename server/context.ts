@@ -5,6 +5,7 @@ import type { Clock } from '@/server/lib/clock';
 import type { Logger } from '@/server/lib/logger';
 import type { StorageRegistry } from '@/server/storage/registry';
 import type { LabHandle } from '@/server/lab-handle';
+import type { Auth } from '@/server/auth/auth';
 import { ForbiddenError, UnauthorizedError } from './errors';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -21,6 +22,8 @@ export type Actor =
 /** Everything a domain function may use besides the database. Injected, never imported as singletons. */
 export interface ServiceDeps {
   config: Config;
+  /** The auth library (user accounts); null where no accounts are managed (chaos harness). */
+  auth: Auth | null;
   connectors: Connectors;
   storage: StorageRegistry;
   lab: LabHandle | null;

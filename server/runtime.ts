@@ -125,7 +125,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const storage = createStorageRegistry({ db: database.db, open: opts.repositories.open, init: opts.repositories.init });
     cleanups.push(() => storage.closeAll());
 
-    const deps: ServiceDeps = { config, connectors: environment.connectors, storage, lab: environment.lab };
+    const deps: ServiceDeps = { config, auth, connectors: environment.connectors, storage, lab: environment.lab };
 
     const serviceContext = (actor: Actor, requestId?: string): ServiceContext => ({
       actor,

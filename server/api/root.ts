@@ -9,6 +9,7 @@ import { proxiesRouter } from './routers/proxies';
 import { restoresRouter } from './routers/restores';
 import { sessionRouter } from './routers/session';
 import { storageUnitsRouter } from './routers/storage-units';
+import { usersRouter } from './routers/users';
 
 export const appRouter = router({
   session: sessionRouter,
@@ -21,6 +22,7 @@ export const appRouter = router({
   lab: labRouter,
   proxies: proxiesRouter,
   audit: auditRouter,
+  users: usersRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -106,7 +106,7 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
   await repos.init(repoDir);
   const [unit] = await db.insert(storageUnits).values({ name: 'chaos', path: repoDir, maxConcurrentJobs: 4 }).returning();
   const storage = createStorageRegistry({ db, open: (u) => repos.open(u.path), init: repos.init });
-  const deps: ServiceDeps = { config: opts.config, connectors: lab.connectors, storage, lab: lab.handle };
+  const deps: ServiceDeps = { config: opts.config, auth: null, connectors: lab.connectors, storage, lab: lab.handle };
   const systemCtx: ServiceContext = { actor: { kind: 'system', component: 'chaos' }, db, logger: log, requestId: `chaos-${opts.seed}`, clock, deps };
 
   const policyIds: string[] = [];
