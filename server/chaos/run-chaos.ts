@@ -192,6 +192,8 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
     runner.wake();
     await clock.sleep(5_000);
   }
+  // What the engine left behind is counted before the orphan sweep undoes it (the sweep's finds are reported too).
+  const metrics = await lab.metrics();
   say('all jobs ended; sweeping orphans and checking every restore point against the oracle');
   const sweep = await sweepOrphans(systemCtx);
   await runner.stop({ drainMs: 1_000 });
@@ -219,7 +221,6 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
     }
   }
   say(`${consistent + inconsistent} restore points checked`);
-  const metrics = await lab.metrics();
   const statusRows = await db.select({ status: jobs.status, n: sql<number>`count(*)::int` }).from(jobs).groupBy(jobs.status);
   const jobCounts = Object.fromEntries(statusRows.map((r) => [r.status, r.n]));
   const nonTerminal = statusRows.filter((r) => !TERMINAL_STATUSES.includes(r.status)).reduce((a, r) => a + r.n, 0);

@@ -109,10 +109,11 @@ export function JobDetail({ id }: { id: string }) {
         title={`${job.type}${job.vmName ? ` · ${job.vmName}` : ''}`}
         subtitle={
           <span className="flex flex-wrap items-center gap-2">
-            <StatusBadge status={job.status} /> created <RelativeTime at={job.createdAt} /> by {job.createdBy ?? 'the engine'}
+            <StatusBadge status={job.status} /> created <RelativeTime at={job.createdAt} />
+            {policy && job.createdBy === `policy ${policy.name}` ? null : ` by ${job.createdBy ?? 'the engine'}`}
             {policy ? (
               <>
-                · policy <Link className="text-sky-700 hover:underline" href={`/policies/${policy.id}`}>{policy.name}</Link>
+                {' '}· policy <Link className="text-sky-700 hover:underline" href={`/policies/${policy.id}`}>{policy.name}</Link>
               </>
             ) : null}
             {job.recoveries ? <span className="text-amber-800">· resumed after {job.recoveries} engine crash(es)</span> : null}
