@@ -90,6 +90,31 @@ describe('auth and roles', () => {
     expect(await admin.policies.list()).toEqual(before);
   });
 
+  it('admins manage users: create one who can sign in, change roles (audited), never demote the last admin', async () => {
+    const admin = rt.caller({ kind: 'cli' });
+    const viewer = rt.caller(await rt.actorFromHeaders(await signIn('viewer@x.test', 'viewer-password')));
+    await expect(viewer.users.list()).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(viewer.users.create({ email: 'x@x.test', name: 'X', password: 'x-password', role: 'admin' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+
+    const bad = await admin.users.create({ email: 'not-an-email', name: '', password: 'short', role: 'viewer' }).then(() => null, (e: TRPCError) => e);
+    expect(bad?.code).toBe('BAD_REQUEST');
+    const created = await admin.users.create({ email: 'Owner@X.test', name: 'Owner', password: 'owner-password', role: 'viewer' });
+    expect(created).toMatchObject({ email: 'owner@x.test', role: 'viewer' });
+    await expect(admin.users.create({ email: 'owner@x.test', name: 'Again', password: 'owner-password', role: 'viewer' })).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await rt.actorFromHeaders(await signIn('owner@x.test', 'owner-password'))).toMatchObject({ kind: 'user', role: 'viewer' });
+
+    await admin.users.setRole({ userId: created.id, role: 'operator' });
+    expect(await rt.actorFromHeaders(await signIn('owner@x.test', 'owner-password'))).toMatchObject({ role: 'operator' });
+    const audit = await rt.database.db.query.auditLog.findMany();
+    expect(audit.filter((a) => a.targetId === created.id).map((a) => a.action)).toEqual(expect.arrayContaining(['user.create', 'user.setRole']));
+
+    const onlyAdmin = (await admin.users.list()).filter((u) => u.role === 'admin');
+    expect(onlyAdmin).toHaveLength(1);
+    await expect(admin.users.setRole({ userId: onlyAdmin[0]!.id, role: 'viewer' })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    expect((await admin.users.list()).filter((u) => u.role === 'admin')).toHaveLength(1);
+    await expect(admin.users.setRole({ userId: 'no-such-user', role: 'viewer' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('a second process cannot open the same data directory; the error names the owner', async () => {
     await expect(startTestRuntime(scratch.dir, { repositories: dirRepositories })).rejects.toThrow(new RegExp(`in use by process ${process.pid}`));
   });
