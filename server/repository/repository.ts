@@ -272,6 +272,7 @@ export class FilesystemRepository implements Repository {
         disks: input.disks.map((d) => ({ index: d.index, label: d.label ?? `disk${d.index}`, sizeBytes: d.source.sizeBytes, entries: diskEntries.get(d.index)!.length })),
       };
       if (input.signal?.aborted) throw abortError(input.signal);
+      await input.beforeCommit?.();
       await writeFileAtomic(this.pointFile(pointId), encodePoint(header, diskEntries));
       return {
         pointId,

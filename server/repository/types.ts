@@ -45,6 +45,11 @@ export interface BackupInput {
   pointId?: string;
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
+  /**
+   * Called when every byte is read and stored, just before the manifest is written: throwing here
+   * (the source turned out not to be the image it claimed) leaves no restore point behind.
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 export interface BackupDiskResult {

@@ -32,6 +32,9 @@ function FaultPanel({ hosts, vms, onInjected }: { hosts: string[]; vms: string[]
           <Button busy={m.isPending} onClick={() => inject({ kind: 'slow-destage', hostId: host, factor: 0.1, forMs: 120_000 })}>
             Slow destage
           </Button>
+          <Button busy={m.isPending} onClick={() => inject({ kind: 'slow-network', hostId: host, factor: 0.1, forMs: 120_000 })}>
+            Slow network
+          </Button>
         </div>
         <label className="text-sm">
           VM

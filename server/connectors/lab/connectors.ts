@@ -135,7 +135,6 @@ async function openReader(lab: Lab, input: OpenDiskInput): Promise<DiskReader> {
   const taskId = proxy?.id ?? null;
   if (taskId) lab.proxyTasks.set(taskId, (lab.proxyTasks.get(taskId) ?? 0) + 1);
   let closed = false;
-  const netRate = nbdHost ? lab.hostSpec(nbdHost).networkMBps * MiB : 0;
   return {
     sizeBytes: snapDisk.sizeBytes,
     transport: input.transport,
@@ -169,7 +168,7 @@ async function openReader(lab: Lab, input: OpenDiskInput): Promise<DiskReader> {
       if (pollutes) lab.countPollution(pollutes, length);
       if (nbdHost) {
         lab.countNbd(nbdHost, length);
-        await lab.clock.sleep((length / netRate) * 1000);
+        await lab.clock.sleep((length / lab.networkRate(nbdHost)) * 1000);
       }
       return buf;
     },
@@ -195,7 +194,7 @@ export function labHypervisor(lab: Lab): HypervisorConnector {
             name: h.name,
             clusterId: c.id,
             state: lab.hostUp(h.id) ? ('connected' as const) : ('down' as const),
-            networkBytesPerSec: h.networkMBps * MiB,
+            networkBytesPerSec: lab.networkRate(h.id),
             cpuUsagePct: 15,
           })),
         ),

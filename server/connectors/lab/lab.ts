@@ -217,7 +217,7 @@ export class Lab {
       clusters: Object.fromEntries(this.topology.failoverClusters.map((f) => [f.id, { activeVmId: vmIdOf(f.active), heartbeatDelayMs: f.heartbeatDelayMs, heartbeatThreshold: f.heartbeatThreshold }])),
       hosts: Object.fromEntries(this.allHosts().map((h) => [h.id, { state: 'connected' as const, downUntil: null }])),
       counters: { eventSeq: 0, pollutionBytes: {}, nbdBytes: {}, nbdCpuMs: {} },
-      faults: { quiesceFailures: {}, slowDestage: {}, bursts: {}, paused: {} },
+      faults: { quiesceFailures: {}, slowDestage: {}, slowNetwork: {}, bursts: {}, paused: {} },
       scheduleCursor: 0,
       nextSnapshotNo: 1,
     };
@@ -499,6 +499,12 @@ export class Lab {
 
   // ---------------------------------------------------------------------------------- destage
 
+  /** Bandwidth NBD reads get through a host now (bytes per lab second). */
+  networkRate(hostId: string): number {
+    const slow = this.state.faults.slowNetwork?.[hostId];
+    return this.hostSpec(hostId).networkMBps * MiB * (slow && slow.until > this.clock.now() ? slow.factor : 1);
+  }
+
   destageRate(hostId: string): number {
     const h = this.hostSpec(hostId);
     const slow = this.state.faults.slowDestage[hostId];
@@ -653,6 +659,12 @@ export class Lab {
         this.persist();
         return this.event('fault', `Destage on ${f.hostId} slowed to ${Math.round(f.factor * 100)} % for ${Math.round(f.forMs / 1000)} s`, { hostId: f.hostId, data: { fault: 'slow-destage', factor: f.factor, forMs: f.forMs } });
       }
+      case 'slow-network': {
+        this.hostSpec(f.hostId);
+        (this.state.faults.slowNetwork ??= {})[f.hostId] = { factor: f.factor, until: now + f.forMs };
+        this.persist();
+        return this.event('fault', `NBD bandwidth of ${f.hostId} cut to ${Math.round(f.factor * 1000) / 10} % for ${Math.round(f.forMs / 1000)} s`, { hostId: f.hostId, data: { fault: 'slow-network', factor: f.factor, forMs: f.forMs } });
+      }
       case 'burst-writes': {
         const vm = vmNamed(f.vm);
         this.state.faults.bursts[vm.id] = { factor: f.factor, until: now + f.forMs };
@@ -670,7 +682,7 @@ export class Lab {
         return this.event('cbt-reset', `Disk ${f.disk} of ${vm.spec.name} grew by ${f.addMiB} MiB: change tracking was reset`, { vmId: vm.id, data: { fault: 'resize-disk', disk: f.disk, sizeBytes: d.sizeBytes } });
       }
       default:
-        throw new ConnectorError('INVALID_ARGUMENT', `unknown fault ${(ev as { kind: string }).kind}; use host-crash, quiesce-failure, cbt-reset, slow-destage, burst-writes or resize-disk`);
+        throw new ConnectorError('INVALID_ARGUMENT', `unknown fault ${(ev as { kind: string }).kind}; use host-crash, quiesce-failure, cbt-reset, slow-destage, slow-network, burst-writes or resize-disk`);
     }
   }
 

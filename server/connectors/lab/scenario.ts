@@ -10,6 +10,7 @@ export const ScheduledEventSchema = z.discriminatedUnion('kind', [
   z.object({ atMs: z.number().min(0), kind: z.literal('quiesce-failure'), vm: z.string().nullable(), count: z.number().int().min(1) }),
   z.object({ atMs: z.number().min(0), kind: z.literal('cbt-reset'), vm: z.string(), disk: z.number().int().min(0).nullable() }),
   z.object({ atMs: z.number().min(0), kind: z.literal('slow-destage'), hostId: z.string(), factor: z.number().positive().max(1), forMs: z.number().min(1000) }),
+  z.object({ atMs: z.number().min(0), kind: z.literal('slow-network'), hostId: z.string(), factor: z.number().positive().max(1), forMs: z.number().min(1000) }),
   z.object({ atMs: z.number().min(0), kind: z.literal('burst-writes'), vm: z.string(), factor: z.number().min(1).max(1000), forMs: z.number().min(1000) }),
   z.object({ atMs: z.number().min(0), kind: z.literal('resize-disk'), vm: z.string(), disk: z.number().int().min(0), addMiB: z.number().int().min(1).max(1024) }),
 ]);

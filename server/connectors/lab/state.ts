@@ -47,6 +47,8 @@ export interface PersistedState {
   faults: {
     quiesceFailures: Record<string, number>;
     slowDestage: Record<string, { factor: number; until: number }>;
+    /** NBD bandwidth of a host cut to a share (absent in labs persisted before this fault existed). */
+    slowNetwork?: Record<string, { factor: number; until: number }>;
     bursts: Record<string, { factor: number; until: number }>;
     paused: Record<string, number>;
   };

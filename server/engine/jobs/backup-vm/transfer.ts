@@ -1,4 +1,5 @@
-import type { Extent } from '@/server/connectors/types';
+import type { Extent, HypervisorConnector } from '@/server/connectors/types';
+import { NonRetryableError } from '../../retry';
 import type { BackupDiskInput } from '@/server/repository/types';
 import { defineStep, stepResult } from '../../define';
 import type { BackupVmJobInput } from '../schemas';
@@ -25,6 +26,20 @@ export interface TransferResult {
   storedBytesAdded: number;
   seconds: number;
   disks: TransferDiskResult[];
+}
+
+/**
+ * A host crash can take dirty write-back data of the frozen image with it while the snapshot is
+ * read (a VM without cache peers): what was read is then not what the guest saw. No restore point
+ * is written for it; the saga removes the snapshot and the next run takes a new one.
+ */
+async function refuseLostWrites(hypervisor: HypervisorConnector, vmId: string, snapshotId: string, vmName: string): Promise<void> {
+  const info = (await hypervisor.listSnapshots(vmId)).find((s) => s.id === snapshotId);
+  if (info?.lostWrites)
+    throw new NonRetryableError(
+      `The host of ${vmName} crashed while its snapshot was read and took unwritten write-back cache data of the snapshot with it: the data read is not the point-in-time image, so no restore point was written`,
+      'SNAPSHOT_DAMAGED',
+    );
 }
 
 /** The restore point id of a job: a retried transfer writes (or finds) the same manifest. */
@@ -97,6 +112,7 @@ export const transfer = defineStep<BackupVmJobInput>({
               changeIds: Object.fromEntries(snap.disks.map((d) => [d.index, d.changeId])),
             },
             onProgress: (pr) => ctx.progress({ phase: 'transfer', bytesTotal: pr.bytesTotal, bytesDone: pr.bytesDone, bytesRead: pr.bytesRead, bytesStored: pr.storedBytesAdded }),
+            beforeCommit: () => refuseLostWrites(hypervisor, p.vm.id, snap.id, p.vm.name),
           });
       if (existing) await ctx.log('info', `Restore point ${pointId} was already written before a restart; reusing it`);
       for (const d of disksOut) d.bytesRead = result?.disks.find((x) => x.index === d.index)?.bytesRead ?? 0;
