@@ -1,15 +1,12 @@
-import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditLog, environmentOverrides, policies } from '@/db/schema';
-import { createLab, labEnvironment, type LabHandleFull, type TopologyInput } from '@/server/connectors/lab';
+import { auditLog, environmentOverrides } from '@/db/schema';
+import type { LabHandleFull, TopologyInput } from '@/server/connectors/lab';
 import { TEST_TOPOLOGY } from '@/server/connectors/lab/test-topology';
 import { createScaledClock } from '@/server/lib/clock';
-import { silentLogger } from '@/server/lib/logger';
 import { PolicySettingsSchema, type PolicySettings } from '@/server/policies/schemas';
-import { filesystemRepositories } from '@/server/storage/filesystem-backend';
 import type { Runtime } from '@/server/runtime';
-import { scratchDir, startTestRuntime } from '@/test/runtime-fixture';
+import { scratchDir, startLabTestRuntime } from '@/test/runtime-fixture';
 import { enqueueJob, getJobRow, requestCancel, waitForJob } from './client';
 import { sweepOrphans } from './orphans';
 
@@ -31,19 +28,7 @@ describe('backup saga against the lab', () => {
   const clock = createScaledClock(10);
 
   beforeAll(async () => {
-    rt = await startTestRuntime(scratch.dir, {
-      clock,
-      repositories: filesystemRepositories,
-      engine: { enabled: true, leaseMs: 20_000 },
-      createEnvironment: async ({ clock: c }) => {
-        lab = await createLab({ dir: path.join(scratch.dir, 'lab'), clock: c, logger: silentLogger, seed: 9, topology, workloads: true });
-        return labEnvironment(lab);
-      },
-      bootstrap: true,
-    });
-    // The bootstrap's first policy run is not part of these tests.
-    const [p] = await rt.database.db.select().from(policies);
-    await rt.caller({ kind: 'cli' }).policies.update({ id: p!.id, enabled: false });
+    ({ rt, lab } = await startLabTestRuntime(scratch.dir, { topology, seed: 9, clock }));
   });
   afterAll(async () => {
     await rt.close();
