@@ -1,7 +1,9 @@
 import { expect, test } from '@playwright/test';
 import { signIn } from '../fixtures/auth';
 
-test('[POLICIES]: create a policy with the wizard, validate it against the live lab, see the per-VM report', async ({ page }) => {
+test('[POLICIES]: create a policy with the wizard, validate it against the live lab, see the per-VM report', async ({ page }, testInfo) => {
+  // Policy names are unique: a retry on the same server makes another one.
+  const name = `e2e-web-tier${testInfo.retry ? `-${testInfo.retry}` : ''}`;
   await signIn(page);
   await page.getByRole('link', { name: 'Policies' }).click();
   await page.getByRole('link', { name: 'New policy' }).click();
@@ -13,7 +15,7 @@ test('[POLICIES]: create a policy with the wizard, validate it against the live 
   await page.getByRole('button', { name: 'Next: VMs' }).click();
   await expect(page.getByText('Enter a name')).toBeVisible();
   await expect(steps.getByRole('button', { name: /Schedule/ })).toHaveAttribute('aria-current', 'step');
-  await page.getByLabel('Name').fill('e2e-web-tier');
+  await page.getByLabel('Name').fill(name);
   await page.getByLabel('Schedule (cron)').fill('30 2 * * *');
   await page.getByRole('button', { name: 'Next: VMs' }).click();
 
@@ -41,7 +43,7 @@ test('[POLICIES]: create a policy with the wizard, validate it against the live 
   await expect(report.locator('tr[data-vm="web-01"]')).toContainText('blacklisted');
 
   await page.getByRole('button', { name: 'Create policy' }).click();
-  await expect(page.getByRole('heading', { name: 'e2e-web-tier' })).toBeVisible();
+  await expect(page.getByRole('heading', { name, exact: true })).toBeVisible();
   await page.getByRole('link', { name: 'Policies' }).click();
-  await expect(page.getByRole('link', { name: 'e2e-web-tier' })).toBeVisible();
+  await expect(page.getByRole('link', { name, exact: true })).toBeVisible();
 });

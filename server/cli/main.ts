@@ -8,7 +8,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--data-dir <dir>', 'data directory (default: $QUIESCE_DATA_DIR or ./.quiesce)')
     .showHelpAfterError()
     .exitOverride();
-  await registerCommands(program);
+  await registerCommands(program, argv);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;

@@ -89,6 +89,14 @@ function open(codec, payload, rawLen) {
   return data;
 }
 
+/** Record header in a pack: codec (1), stored length (4), raw length (4), chunk id (32). */
+const RECORD_HEADER_BYTES = 41;
+
+/** A segment buffer that owns its whole ArrayBuffer goes back to the main thread to be read into again. */
+function giveBack(buf) {
+  return buf.byteOffset === 0 && buf.buffer.byteLength === buf.length ? buf.buffer : null;
+}
+
 function pack(parts) {
   const total = parts.reduce((a, p) => a + p.length, 0);
   const out = Buffer.allocUnsafe(total);
@@ -112,8 +120,8 @@ parentPort.on('message', (m) => {
       const buf = Buffer.from(m.buf);
       let resynced = true;
       let lengths = m.lengths;
-      if (m.op === 'chunk') lengths = chunkLengths(buf, buf.length, m.final, m.base);
-      else if (m.op === 'rechunk') ({ lengths, resynced } = rechunkLengths(buf, buf.length, m.final, m.boundaries, m.resyncAfter, m.base));
+      if (m.op === 'chunk') lengths = chunkLengths(buf, buf.length, m.final, m.base, m.cut);
+      else if (m.op === 'rechunk') ({ lengths, resynced } = rechunkLengths(buf, buf.length, m.final, m.boundaries, m.resyncAfter, m.base, m.cut));
       const n = lengths.length;
       const ids = Buffer.alloc(n * 32);
       const zero = new Uint8Array(n);
@@ -124,9 +132,14 @@ parentPort.on('message', (m) => {
         else chunkId(c).copy(ids, i * 32);
         o += lengths[i];
       }
-      segments.set(m.seg, { buf, lengths });
-      parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: ids.buffer, zero: zero.buffer }, [ids.buffer, zero.buffer]);
+      segments.set(m.seg, { buf, lengths, ids });
+      // The ids go back as a copy: the worker keeps its own for the records of 'seal'.
+      const out = new Uint8Array(ids.length);
+      out.set(ids);
+      parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: out.buffer, zero: zero.buffer }, [out.buffer, zero.buffer]);
     } else if (m.op === 'seal') {
+      // The new chunks of a segment as pack records (codec, stored length, raw length, id, payload),
+      // one contiguous run the writer appends as it is; the segment's buffer goes back for reuse.
       const s = segments.get(m.seg);
       segments.delete(m.seg);
       if (!s) throw new Error(`unknown segment ${m.seg}`);
@@ -136,20 +149,36 @@ parentPort.on('message', (m) => {
         starts.push(o);
         o += l;
       }
+      const n = m.indices.length;
+      const codecs = new Uint8Array(n);
+      const storedLen = new Uint32Array(n);
+      const at = new Float64Array(n);
       const parts = [];
-      const meta = [];
-      for (const i of m.indices) {
+      let total = 0;
+      for (let j = 0; j < n; j++) {
+        const i = m.indices[j];
         const raw = s.buf.subarray(starts[i], starts[i] + s.lengths[i]);
         const { codec, payload } = seal(raw);
-        meta.push({ index: i, codec, storedLen: payload.length, rawLen: raw.length });
-        parts.push(payload);
+        const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+        head.writeUInt8(codec, 0);
+        head.writeUInt32LE(payload.length, 1);
+        head.writeUInt32LE(raw.length, 5);
+        s.ids.copy(head, 9, i * 32, i * 32 + 32);
+        parts.push(head, payload);
+        codecs[j] = codec;
+        storedLen[j] = payload.length;
+        at[j] = total + RECORD_HEADER_BYTES;
+        total += RECORD_HEADER_BYTES + payload.length;
       }
-      const blobs = pack(parts);
-      const ab = blobs.buffer.byteLength === blobs.length ? blobs.buffer : blobs.buffer.slice(blobs.byteOffset, blobs.byteOffset + blobs.length);
-      parentPort.postMessage({ id: m.id, ok: true, meta, blobs: ab }, [ab]);
+      const blob = pack(parts);
+      const ab = blob.buffer.byteLength === blob.length ? blob.buffer : blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.length);
+      const back = giveBack(s.buf);
+      parentPort.postMessage({ id: m.id, ok: true, codecs, storedLen, at, blob: ab, buf: back }, [ab, codecs.buffer, storedLen.buffer, at.buffer, ...(back ? [back] : [])]);
     } else if (m.op === 'drop') {
+      const s = segments.get(m.seg);
       segments.delete(m.seg);
-      parentPort.postMessage({ id: m.id, ok: true });
+      const back = s ? giveBack(s.buf) : null;
+      parentPort.postMessage({ id: m.id, ok: true, buf: back }, back ? [back] : []);
     } else if (m.op === 'openPacked') {
       // Records at `where` in the buffer, decoded in order into one buffer; each checked against its id.
       const src = Buffer.from(m.buf);

@@ -12,18 +12,34 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
-export const MIN_CHUNK = 4096;
+/**
+ * Defaults for new repositories: at least 8 KiB, then a cut with probability 2^-14 per byte (about
+ * 16 KiB more), ~24 KiB on average. Measured on the VM-disk corpus (../shared/bench), this is both
+ * smaller (zstd works better on bigger chunks than dedup loses) and faster (half the chunks to
+ * name, index and seal) than 4 KiB / 13 bits. A repository records its own parameters
+ * (config.json) and keeps them: incrementals must cut the way its parent was cut.
+ */
+export const MIN_CHUNK = 8192;
+export const MASK_BITS = 14;
 export const MAX_CHUNK = 65536;
-/** 13 bits: about 8 KiB of expected run after the minimum, ~12 KiB chunks on average. */
-export const MASK = ((1 << 13) - 1) << 18;
+export const MASK = maskOf(MASK_BITS);
+
+/** The gear-hash mask for `bits` (at most 14: the mask sits in bits 18..31). */
+export function maskOf(bits) {
+  if (!Number.isInteger(bits) || bits < 1 || bits > 14) throw new Error(`chunker mask bits must be 1..14, not ${bits}`);
+  return ((1 << bits) - 1) << 18;
+}
+
+/** Cut parameters of one repository: { min, mask }. */
+export const DEFAULT_CUT = { min: MIN_CHUNK, mask: MASK };
 /** Chunking restarts at every segment: boundaries depend on the content and the segment grid only. */
 export const SEGMENT = 8 << 20;
 
 export const GEAR = (() => {
   const g = new Int32Array(256);
   for (let i = 0; i < 256; i++) g[i] = createHash('sha256').update(`quiesce-gear-v1/${i}`).digest().readInt32LE(0);
-  // In a zero run the hash settles at -GEAR[0]: it must never cut there.
-  if (((-g[0] | 0) & MASK) === 0) g[0] ^= 1 << 18;
+  // In a zero run the hash settles at -GEAR[0]: it must never cut there (for any mask width).
+  if (((-g[0] | 0) & (1 << 18)) === 0) g[0] ^= 1 << 18;
   return g;
 })();
 
@@ -50,10 +66,10 @@ function nextGrid(base, start) {
  * least 64 bytes into its zero tail: the zero run that follows is then cut on the grid, and an edit
  * before free space resyncs within one grid step.
  */
-function zeroTailCut(buf, start, lim, base) {
+function zeroTailCut(buf, start, lim, base, min) {
   let z = lim;
   while (z > start && buf[z - 1] === 0) z--;
-  const from = Math.max(z + 64, start + MIN_CHUNK);
+  const from = Math.max(z + 64, start + min);
   const g = Math.ceil((base + from) / MAX_CHUNK) * MAX_CHUNK - base;
   return g < lim ? g : lim;
 }
@@ -63,13 +79,13 @@ function zeroTailCut(buf, start, lim, base) {
  * the buffer does not end at a real boundary (`final` false) the last piece is dropped (it would
  * have been cut by the buffer's end).
  */
-export function chunkLengths(buf, len, final, base = 0) {
-  if (native) return Array.from(native.chunk(buf, len, final, base, MIN_CHUNK, MAX_CHUNK, MASK));
-  return chunkLengthsJs(buf, len, final, base);
+export function chunkLengths(buf, len, final, base = 0, cut = DEFAULT_CUT) {
+  if (native) return Array.from(native.chunk(buf, len, final, base, cut.min, MAX_CHUNK, cut.mask));
+  return chunkLengthsJs(buf, len, final, base, cut);
 }
 
 /** The reference implementation. */
-export function chunkLengthsJs(buf, len, final, base = 0) {
+export function chunkLengthsJs(buf, len, final, base = 0, { min, mask } = DEFAULT_CUT) {
   const out = [];
   let start = 0;
   while (start < len) {
@@ -82,20 +98,20 @@ export function chunkLengthsJs(buf, len, final, base = 0) {
       continue;
     }
     const lim = Math.min(len, start + MAX_CHUNK);
-    let i = start + MIN_CHUNK;
+    let i = start + min;
     let cut = -1;
     if (i < lim) {
       let h = 0;
       for (; i < lim; i++) {
         h = ((h << 1) + GEAR[buf[i]]) | 0;
-        if ((h & MASK) === 0) {
+        if ((h & mask) === 0) {
           cut = i + 1;
           break;
         }
       }
     }
     if (cut < 0) {
-      if (lim - start === MAX_CHUNK) cut = zeroTailCut(buf, start, lim, base);
+      if (lim - start === MAX_CHUNK) cut = zeroTailCut(buf, start, lim, base, min);
       else if (final) cut = len;
       else break;
     }
@@ -111,8 +127,8 @@ export function chunkLengthsJs(buf, len, final, base = 0) {
  * from there on the old chunks are what a full re-chunking would produce. Returns the lengths up
  * to that cut and whether it was found (else the window must grow).
  */
-export function rechunkLengths(buf, len, final, boundaries, resyncAfter, base = 0) {
-  const all = chunkLengths(buf, len, final, base);
+export function rechunkLengths(buf, len, final, boundaries, resyncAfter, base = 0, cut = DEFAULT_CUT) {
+  const all = chunkLengths(buf, len, final, base, cut);
   const out = [];
   let pos = 0;
   let bi = 0;

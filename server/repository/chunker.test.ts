@@ -80,8 +80,11 @@ describe('native chunker', () => {
     for (const seed of [1, 2, 3]) {
       const b = image();
       randomBytes(1000).copy(b, seed * 100_000);
-      for (const [base, final] of [[0, true], [12345, false], [65536 * 3, true]] as const) {
-        expect(Array.from(mod.native.chunk(b, b.length, final, base, MIN_CHUNK, MAX_CHUNK, MASK))).toEqual(mod.chunkLengthsJs(b, b.length, final, base));
+      // The defaults, and the 4 KiB / 13-bit cut older repositories keep.
+      for (const cut of [{ min: MIN_CHUNK, mask: MASK }, { min: 4096, mask: mod.maskOf(13) }]) {
+        for (const [base, final] of [[0, true], [12345, false], [65536 * 3, true]] as const) {
+          expect(Array.from(mod.native.chunk(b, b.length, final, base, cut.min, MAX_CHUNK, cut.mask))).toEqual(mod.chunkLengthsJs(b, b.length, final, base, cut));
+        }
       }
     }
   });

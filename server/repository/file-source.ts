@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { native } from './chunker.mjs';
 import { RepositoryError } from './format';
 import { readExactly } from './files';
 import type { ImageSource } from './types';
@@ -25,6 +26,21 @@ export async function openFileSource(file: string): Promise<ImageSource & { clos
       await readExactly(fh, buf, 0, length, offset, file);
       return buf;
     },
+    async readInto(offset, target) {
+      await readExactly(fh, Buffer.from(target.buffer, target.byteOffset, target.byteLength), 0, target.byteLength, offset, file);
+    },
+    // A sparse file's holes are zeros: they are not read (the native addon asks the file system).
+    ...(native && st.isFile()
+      ? {
+          async allocatedExtents() {
+            const e = native.dataExtents(fh.fd, sizeBytes) as Float64Array | null;
+            if (!e) return [[0, sizeBytes]];
+            const out: Array<[number, number]> = [];
+            for (let i = 0; i < e.length; i += 2) out.push([e[i]!, e[i + 1]!]);
+            return out;
+          },
+        }
+      : {}),
     close: () => fh.close(),
   };
 }

@@ -61,19 +61,62 @@ export function decodeIdx(buf: Buffer, name: string): Array<{ id: Buffer } & Omi
   return out;
 }
 
+/** A run of pack records (header + payload each) and, per record, where its payload starts in the run. */
+export interface RecordRun {
+  blob: Buffer;
+  entries: Array<{ id: Buffer; at: number; storedLen: number; rawLen: number; codec: number }>;
+}
+
+/** Packs records the way the writer stores them: codec, stored length, raw length, id, payload. */
+export function encodeRecords(chunks: SealedChunk[]): RecordRun {
+  const blob = Buffer.allocUnsafe(chunks.reduce((a, c) => a + RECORD_HEADER_BYTES + c.payload.length, 0));
+  const entries: RecordRun['entries'] = [];
+  let o = 0;
+  for (const c of chunks) {
+    blob.writeUInt8(c.codec, o);
+    blob.writeUInt32LE(c.payload.length, o + 1);
+    blob.writeUInt32LE(c.rawLen, o + 5);
+    c.id.copy(blob, o + 9);
+    c.payload.copy(blob, o + RECORD_HEADER_BYTES);
+    entries.push({ id: c.id, at: o + RECORD_HEADER_BYTES, storedLen: c.payload.length, rawLen: c.rawLen, codec: c.codec });
+    o += RECORD_HEADER_BYTES + c.payload.length;
+  }
+  return { blob, entries };
+}
+
+/** Bytes handed to the writer and not yet in the page cache before appends wait (bounded memory). */
+const WRITE_QUEUE_BYTES = 64 << 20;
+
+interface OpenPack {
+  name: string;
+  tmp: string;
+  fh: Promise<fs.promises.FileHandle>;
+  size: number;
+  entries: Array<{ id: Buffer } & Omit<IndexEntry, 'pack'>>;
+  /** The pack's writes, in order. */
+  writes: Promise<void>;
+}
+
 /**
  * The chunk index (id → pack, offset) of every finalized pack, and the writer that appends sealed
  * chunks to packs. One writer per open repository serves every concurrent backup; a chunk counts
  * as stored (for deduplication) as soon as it is handed to the writer, and every backup flushes
  * the writer before it writes its manifest, so a manifest never names a chunk that is not durable.
+ *
+ * Appends return as soon as their bytes are queued (within a bounded budget): writes go to the
+ * page cache in order, and a full pack is synced, renamed and indexed in the background while the
+ * next one fills, so the disk's sync time overlaps hashing and compression.
  */
 export class PackStore {
   readonly dir: string;
   /** Durable chunks, and pending ones (handed to the writer, pack not finalized yet). */
   readonly index = new ChunkIndex();
   private readonly loadedIdx = new Set<string>();
-  private queue: Promise<unknown> = Promise.resolve();
-  private current: { name: string; tmp: string; fh: fs.promises.FileHandle; size: number; entries: Array<{ id: Buffer } & Omit<IndexEntry, 'pack'>> } | null = null;
+  private current: OpenPack | null = null;
+  private readonly finalizing = new Set<Promise<void>>();
+  private queuedBytes = 0;
+  private readonly waitingRoom: Array<() => void> = [];
+  private failure: Error | null = null;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -95,63 +138,88 @@ export class PackStore {
     return this.index.has(id);
   }
 
-  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+  /** Appends chunks (already sealed) to the current pack. */
+  append(chunks: SealedChunk[]): Promise<void> {
+    return this.appendRecords(encodeRecords(chunks));
   }
 
-  /** Appends chunks (already sealed) to the current pack; returns when they are written (not yet durable). */
-  append(chunks: SealedChunk[]): Promise<void> {
-    for (const c of chunks) if (!this.index.has(c.id)) this.index.set(c.id, null);
-    return this.enqueue(async () => {
-      let i = 0;
-      while (i < chunks.length) {
-        if (!this.current) {
-          const name = `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
-          const tmp = path.join(this.dir, `.tmp-${name}.pack`);
-          const fh = await fs.promises.open(tmp, 'wx');
-          await fh.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0);
-          this.current = { name, tmp, fh, size: PACK_MAGIC.length, entries: [] };
-        }
-        const cur = this.current;
-        // As many records as fit in this pack, in one write.
-        const parts: Buffer[] = [];
-        let size = cur.size;
-        for (; i < chunks.length && (parts.length === 0 || size < PACK_TARGET_BYTES); i++) {
-          const c = chunks[i]!;
-          const head = Buffer.alloc(RECORD_HEADER_BYTES);
-          head.writeUInt8(c.codec, 0);
-          head.writeUInt32LE(c.payload.length, 1);
-          head.writeUInt32LE(c.rawLen, 5);
-          c.id.copy(head, 9);
-          parts.push(head, c.payload);
-          cur.entries.push({ id: c.id, offset: size + RECORD_HEADER_BYTES, storedLen: c.payload.length, rawLen: c.rawLen, codec: c.codec });
-          size += RECORD_HEADER_BYTES + c.payload.length;
-        }
-        await cur.fh.writev(parts, cur.size);
-        cur.size = size;
-        if (cur.size >= PACK_TARGET_BYTES) await this.finalize();
+  /**
+   * Appends a run of records; returns once it is queued within the writer's memory budget (not yet
+   * durable: `flush` makes it so). A write that fails fails the next `flush`, and its chunks stop
+   * counting as stored.
+   */
+  async appendRecords(run: RecordRun): Promise<void> {
+    if (this.failure) throw this.failure;
+    for (const e of run.entries) if (!this.index.has(e.id)) this.index.set(e.id, null);
+    if (!this.current) {
+      const name = `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
+      const tmp = path.join(this.dir, `.tmp-${name}.pack`);
+      const fh = fs.promises.open(tmp, 'wx');
+      const writes = fh.then((h) => h.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0)).then(() => undefined);
+      this.current = { name, tmp, fh, size: PACK_MAGIC.length, entries: [], writes };
+    }
+    const cur = this.current;
+    const at = cur.size;
+    for (const e of run.entries) cur.entries.push({ id: e.id, offset: at + e.at, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
+    cur.size += run.blob.length;
+    this.queuedBytes += run.blob.length;
+    cur.writes = cur.writes.then(async () => {
+      const fh = await cur.fh;
+      let done = 0;
+      try {
+        while (done < run.blob.length) done += (await fh.write(run.blob, done, run.blob.length - done, at + done)).bytesWritten;
+      } finally {
+        this.release(run.blob.length);
       }
     });
+    // Unhandled here; the pack's finalization reports it.
+    cur.writes.catch(() => undefined);
+    if (cur.size >= PACK_TARGET_BYTES) this.rotate();
+    while (this.queuedBytes > WRITE_QUEUE_BYTES && !this.failure) await new Promise<void>((r) => this.waitingRoom.push(r));
   }
 
-  private async finalize(): Promise<void> {
+  private release(bytes: number): void {
+    this.queuedBytes -= bytes;
+    while (this.queuedBytes <= WRITE_QUEUE_BYTES && this.waitingRoom.length) this.waitingRoom.shift()!();
+  }
+
+  /** Closes the current pack and finalizes it in the background: sync, rename, index, then its chunks are durable. */
+  private rotate(): void {
     const cur = this.current;
     if (!cur) return;
     this.current = null;
-    await cur.fh.sync();
-    await cur.fh.close();
-    await fs.promises.rename(cur.tmp, path.join(this.dir, `${cur.name}.pack`));
-    await writeFileAtomic(path.join(this.dir, `${cur.name}.idx`), encodeIdx(cur.entries));
-    await syncDir(this.dir);
-    for (const e of cur.entries) this.index.set(e.id, { pack: cur.name, offset: e.offset, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
-    this.loadedIdx.add(`${cur.name}.idx`);
+    const done = (async () => {
+      try {
+        await cur.writes;
+        const fh = await cur.fh;
+        await fh.sync();
+        await fh.close();
+        await fs.promises.rename(cur.tmp, path.join(this.dir, `${cur.name}.pack`));
+        await writeFileAtomic(path.join(this.dir, `${cur.name}.idx`), encodeIdx(cur.entries));
+        for (const e of cur.entries) this.index.set(e.id, { pack: cur.name, offset: e.offset, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
+        this.loadedIdx.add(`${cur.name}.idx`);
+      } catch (e) {
+        this.failure ??= new RepositoryError('INTERNAL', `writing pack ${cur.name} failed: ${(e as Error).message}`);
+        for (const x of cur.entries) if (this.index.isPending(x.id)) this.index.delete(x.id);
+        await cur.fh.then((h) => h.close()).catch(() => undefined);
+        await fs.promises.rm(cur.tmp, { force: true }).catch(() => undefined);
+        while (this.waitingRoom.length) this.waitingRoom.shift()!();
+      }
+    })();
+    this.finalizing.add(done);
+    void done.finally(() => this.finalizing.delete(done));
   }
 
-  /** Makes every chunk appended so far durable (finalizes the current pack). */
-  flush(): Promise<void> {
-    return this.enqueue(() => this.finalize());
+  /** Makes every chunk appended so far durable (finalizes the current pack and waits for every pack being finalized). */
+  async flush(): Promise<void> {
+    this.rotate();
+    while (this.finalizing.size) await Promise.all([...this.finalizing]);
+    await syncDir(this.dir);
+    if (this.failure) {
+      const f = this.failure;
+      this.failure = null;
+      throw f;
+    }
   }
 
   /** Reads one chunk's stored record payload. */

@@ -85,6 +85,43 @@ describe('repository on real files', () => {
     expect(sha(out)).toBe(sha(imgA));
   });
 
+  it('a repository keeps the chunker it was created with: an older 4 KiB / 13-bit one still cuts (and resyncs) its way', async () => {
+    const oldDir = path.join(dir, 'repo-4k');
+    await initRepository({ path: oldDir });
+    const cfgFile = path.join(oldDir, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    expect(cfg.chunker).toMatchObject({ min: 8192, maskBits: 14 });
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, chunker: { ...cfg.chunker, min: 4096, maskBits: 13 } }));
+    const old = await openRepository({ path: oldDir });
+    const newDir = path.join(dir, 'repo-default');
+    await initRepository({ path: newDir });
+    const current = await openRepository({ path: newDir });
+    try {
+      const img = path.join(dir, 'old.raw');
+      makeImage(img, 5);
+      const s = await openFileSource(img);
+      const first = await old.backup({ series: 'old', disks: [{ index: 0, source: s }] });
+      const fresh = await current.backup({ series: 'cmp', disks: [{ index: 0, source: s }] });
+      const oldChunks = (await old.readPoint(first.pointId)).disks.get(0)!.filter((e) => e.id);
+      const newChunks = (await current.readPoint(fresh.pointId)).disks.get(0)!.filter((e) => e.id);
+      expect(Math.min(...oldChunks.slice(0, -1).map((e) => e.length))).toBeLessThan(8192);
+      expect(oldChunks.length).toBeGreaterThan(newChunks.length * 1.4);
+      const fd = fs.openSync(img, 'r+');
+      fs.writeSync(fd, randomBytes(65536), 0, 65536, 10 * MiB);
+      fs.closeSync(fd);
+      const inc = await old.backup({ series: 'old', parentPointId: first.pointId, disks: [{ index: 0, source: s, changedExtents: [[10 * MiB, 65536]] }] });
+      const full = await old.backup({ series: 'old', disks: [{ index: 0, source: s }] });
+      await s.close();
+      expect(inc.bytesRead).toBeLessThan(MiB);
+      const key = (es: Array<{ length: number; id: Buffer | null }>) => es.map((e) => [e.length, e.id?.toString('hex') ?? null]);
+      expect(key((await old.readPoint(inc.pointId)).disks.get(0)!)).toEqual(key((await old.readPoint(full.pointId)).disks.get(0)!));
+      expect(full.storedBytesAdded).toBe(0);
+    } finally {
+      await old.close();
+      await current.close();
+    }
+  });
+
   it('verify detects a single flipped byte and names the restore points it breaks', async () => {
     expect((await repo.verify()).ok).toBe(true);
     const packDir = path.join(repoDir, 'packs');

@@ -34,7 +34,7 @@ import type {
   VerifyReport,
 } from './types';
 import { WorkerPool } from './worker-pool';
-import { MAX_CHUNK, MIN_CHUNK, SEGMENT } from './chunker.mjs';
+import { MASK_BITS, MAX_CHUNK, MIN_CHUNK, SEGMENT, maskOf } from './chunker.mjs';
 
 /** Re-chunking reads this far past a changed extent, hoping to fall back on old cuts (grows if not). */
 const RESYNC_LOOKAHEAD = 96 * 1024;
@@ -104,6 +104,19 @@ function expandChunks(entries: DiskEntry[], size: number): Array<{ start: number
   return out;
 }
 
+/** Segment-sized buffers that workers hand back after sealing, read into again (bounded). */
+class BufferPool {
+  private readonly free: ArrayBuffer[] = [];
+  constructor(private readonly max: number) {}
+  take(length: number): ArrayBuffer {
+    if (length === SEGMENT) return this.free.pop() ?? new ArrayBuffer(SEGMENT);
+    return new ArrayBuffer(length);
+  }
+  give(ab: ArrayBuffer | null | undefined): void {
+    if (ab && ab.byteLength === SEGMENT && this.free.length < this.max) this.free.push(ab);
+  }
+}
+
 /** At most `n` tasks at once, across every backup and restore of one open repository. */
 class Semaphore {
   private free: number;
@@ -144,19 +157,24 @@ async function pipeline<T, R>(items: T[], width: number, fn: (t: T, i: number) =
 export class FilesystemRepository implements Repository {
   readonly path: string;
   private readonly config: RepoConfig;
+  private readonly cut: { min: number; mask: number };
   private readonly keys: RepoKeys | null;
   private readonly packs: PackStore;
   private readonly pool: WorkerPool;
   /** Buffers in flight (memory stays bounded however many images run at once). */
   private readonly inflight: Semaphore;
+  private readonly buffers: BufferPool;
   private ready: Promise<void>;
 
   constructor(dir: string, config: RepoConfig, keys: RepoKeys | null, pool: WorkerPool) {
     this.path = dir;
     this.config = config;
+    // Cut the way this repository always has (its parents were cut so).
+    this.cut = { min: config.chunker.min, mask: maskOf(config.chunker.maskBits) };
     this.keys = keys;
     this.pool = pool;
     this.inflight = new Semaphore(pool.size * 3);
+    this.buffers = new BufferPool(pool.size * 3);
     const packs = new PackStore(path.join(dir, 'packs'));
     this.packs = packs;
     this.ready = (async () => {
@@ -300,7 +318,7 @@ export class FilesystemRepository implements Repository {
   private async ingest(ab: ArrayBuffer, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: DiskEntry[]; resynced: boolean }> {
     const w = this.pool.pick();
     const seg = randomUUID();
-    const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, seg, buf: ab }, [ab]);
+    const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, cut: this.cut, seg, buf: ab }, [ab]);
     const ids = Buffer.from(h.ids);
     const zero = new Uint8Array(h.zero);
     const chunks: DiskEntry[] = [];
@@ -319,26 +337,30 @@ export class FilesystemRepository implements Repository {
       }
     }
     if (fresh.length === 0) {
-      await this.pool.call(w, { op: 'drop', seg });
+      const d = await this.pool.call<{ buf: ArrayBuffer | null }>(w, { op: 'drop', seg });
+      this.buffers.give(d.buf);
       return { chunks, resynced: h.resynced };
     }
-    const s = await this.pool.call<{ meta: Array<{ index: number; codec: number; storedLen: number; rawLen: number }>; blobs: ArrayBuffer }>(w, { op: 'seal', seg, indices: fresh });
-    const blobs = Buffer.from(s.blobs);
-    let o = 0;
-    const sealed: SealedChunk[] = s.meta.map((m) => {
-      const payload = blobs.subarray(o, o + m.storedLen);
-      o += m.storedLen;
-      return { id: chunks[m.index]!.id!, codec: m.codec, rawLen: m.rawLen, payload };
-    });
+    const s = await this.pool.call<{ codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer; buf: ArrayBuffer | null }>(w, { op: 'seal', seg, indices: fresh });
+    this.buffers.give(s.buf);
+    const blob = Buffer.from(s.blob);
+    const entries = fresh.map((k, j) => ({ id: chunks[k]!.id!, at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: chunks[k]!.length, codec: s.codecs[j]! }));
     run.appended ??= new Set();
-    for (const c of sealed) run.appended.add(idKey(c.id));
-    await this.packs.append(sealed);
-    run.totals.storedBytesAdded += sealed.reduce((a, c) => a + c.payload.length + RECORD_HEADER_BYTES, 0);
+    for (const e of entries) run.appended.add(idKey(e.id));
+    await this.packs.appendRecords({ blob, entries });
+    run.totals.storedBytesAdded += blob.length;
     return { chunks, resynced: h.resynced };
   }
 
   private async readInto(d: BackupDiskInput, offset: number, length: number, run: BackupRun): Promise<ArrayBuffer> {
     if (run.input.signal?.aborted) throw abortError(run.input.signal);
+    if (d.source.readInto) {
+      // Into a buffer a worker handed back: no allocation, no page faults, nothing for the GC.
+      const ab = this.buffers.take(length);
+      await d.source.readInto(offset, new Uint8Array(ab));
+      run.totals.bytesRead += length;
+      return ab;
+    }
     const data = await d.source.read(offset, length);
     if (data.byteLength !== length) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${length} bytes at ${offset}`);
     run.totals.bytesRead += length;
@@ -831,7 +853,7 @@ export async function initRepository(opts: { path: string; encrypt?: boolean; ke
   }
   fs.mkdirSync(dir, { recursive: true });
   for (const sub of ['packs', 'points', 'locks']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-  const config: RepoConfig = { format: FORMAT_VERSION, id: randomUUID(), createdAt: new Date().toISOString(), chunker: { kind: 'gear-cdc-v1', min: MIN_CHUNK, max: MAX_CHUNK, maskBits: 13, segment: SEGMENT }, encryption };
+  const config: RepoConfig = { format: FORMAT_VERSION, id: randomUUID(), createdAt: new Date().toISOString(), chunker: { kind: 'gear-cdc-v1', min: MIN_CHUNK, max: MAX_CHUNK, maskBits: MASK_BITS, segment: SEGMENT }, encryption };
   await writeFileAtomic(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 }
 
@@ -842,7 +864,10 @@ export function readRepoConfig(dir: string): RepoConfig {
   try {
     const c = JSON.parse(fs.readFileSync(file, 'utf8')) as RepoConfig;
     if (c.format !== FORMAT_VERSION) throw new Error(`format ${c.format}`);
-    if (c.chunker?.kind !== 'gear-cdc-v1') throw new Error(`chunker ${JSON.stringify(c.chunker)} is not supported by this version`);
+    const ch = c.chunker;
+    // The zero grid (max) and the segments are fixed; the minimum and the mask are per repository.
+    if (ch?.kind !== 'gear-cdc-v1' || ch.max !== MAX_CHUNK || ch.segment !== SEGMENT || !Number.isInteger(ch.min) || ch.min < 64 || ch.min >= MAX_CHUNK || !(ch.maskBits >= 1 && ch.maskBits <= 14))
+      throw new Error(`chunker ${JSON.stringify(ch)} is not supported by this version`);
     return c;
   } catch (e) {
     throw new RepositoryError('INTERNAL', `the repository configuration ${file} is unreadable: ${(e as Error).message}`);

@@ -11,6 +11,8 @@ export interface ImageSource {
   readonly sizeBytes: number;
   /** Returns a fresh buffer: the repository may take it over (transfer it to a worker thread). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Optional: fills `target` with the bytes at `offset` (lets the repository reuse its buffers). */
+  readInto?(offset: number, target: Uint8Array): Promise<void>;
   /** Optional: extents that may hold data; everything else is known to be zeros and is not read. */
   allocatedExtents?(): Promise<Extent[]>;
 }

@@ -1,5 +1,5 @@
 'use client';
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ArrowDown, ArrowUp, Check } from 'lucide-react';
 import { useRouter } from 'next/navigation';
 import { useMemo, useState } from 'react';
@@ -132,7 +132,11 @@ export function PolicyForm({ policy, readOnly }: PolicyFormProps) {
   const preview = useQuery(trpc.policies.previewSelection.queryOptions({ selection: input.selection }, { enabled: !errors['selection.namePattern'] }));
   const [validateOn, setValidateOn] = useState(false);
   const validation = useQuery(trpc.policies.validate.queryOptions({ selection: input.selection, settings: input.settings }, { enabled: validateOn && parsed.success }));
+  const qc = useQueryClient();
+  // Every cached policy query (the list, this policy) is out of date after a change.
+  const invalidate = () => qc.invalidateQueries(trpc.policies.pathFilter());
   const onSaved = (id: string) => {
+    void invalidate();
     router.push(`/policies/${id}`);
     router.refresh();
   };
@@ -142,7 +146,15 @@ export function PolicyForm({ policy, readOnly }: PolicyFormProps) {
   };
   const create = useMutation(trpc.policies.create.mutationOptions({ onSuccess: (p) => onSaved(p.id), onError }));
   const update = useMutation(trpc.policies.update.mutationOptions({ onSuccess: (p) => onSaved(p.id), onError }));
-  const del = useMutation(trpc.policies.delete.mutationOptions({ onSuccess: () => router.push('/policies'), onError }));
+  const del = useMutation(
+    trpc.policies.delete.mutationOptions({
+      onSuccess: () => {
+        void invalidate();
+        router.push('/policies');
+      },
+      onError,
+    }),
+  );
   const ro = readOnly;
 
   /** Moving forward checks the steps being left; an existing policy's steps can be visited in any order. */
