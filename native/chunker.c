@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <errno.h>
+#include <stdio.h>
 
 static int32_t GEAR[256];
 static uint8_t ZERO[65536];
@@ -138,13 +139,102 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// ---------------------------------------------------------------------------------- direct I/O
+// directWrite(fd, buffers: Uint8Array[], count, position) -> Promise<number>
+// Copies the first `count` bytes of `buffers` into a 4096-aligned buffer, pads it with zeros to a
+// multiple of 4096 and writes it at `position` (a multiple of 4096) on libuv's thread pool: the
+// write needs an O_DIRECT descriptor's alignment, and bypasses the page cache (on these machines a
+// buffered write costs the writer's CPU ~2.4 s per GB in the kernel; a direct one ~0.2 s).
+#define DIRECT_ALIGN 4096
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  uint8_t* buf;
+  size_t len;
+  off_t pos;
+  int err;
+} direct_write_t;
+
+static void direct_write_execute(napi_env env, void* data) {
+  (void)env;
+  direct_write_t* w = (direct_write_t*)data;
+  size_t done = 0;
+  while (done < w->len) {
+    ssize_t n = pwrite(w->fd, w->buf + done, w->len - done, w->pos + (off_t)done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      w->err = errno;
+      return;
+    }
+    if (n == 0) { w->err = EIO; return; }
+    done += (size_t)n;
+  }
+}
+
+static void direct_write_complete(napi_env env, napi_status status, void* data) {
+  direct_write_t* w = (direct_write_t*)data;
+  if (status == napi_ok && w->err == 0) {
+    napi_value v;
+    napi_create_double(env, (double)w->len, &v);
+    napi_resolve_deferred(env, w->deferred, v);
+  } else {
+    char msg[160];
+    snprintf(msg, sizeof msg, "direct write of %zu bytes at %lld failed: %s", w->len, (long long)w->pos, strerror(w->err ? w->err : EIO));
+    napi_value m, e;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+    napi_create_error(env, NULL, m, &e);
+    napi_reject_deferred(env, w->deferred, e);
+  }
+  napi_delete_async_work(env, w->work);
+  free(w->buf);
+  free(w);
+}
+
+static napi_value direct_write(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd; double dcount, dpos; uint32_t nbufs;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_array_length(env, argv[1], &nbufs));
+  CHECK(napi_get_value_double(env, argv[2], &dcount));
+  CHECK(napi_get_value_double(env, argv[3], &dpos));
+  size_t count = (size_t)dcount;
+  off_t pos = (off_t)dpos;
+  if (pos % DIRECT_ALIGN != 0) { napi_throw_range_error(env, NULL, "directWrite: position must be a multiple of 4096"); return NULL; }
+  size_t len = (count + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+  direct_write_t* w = (direct_write_t*)calloc(1, sizeof(direct_write_t));
+  if (!w) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  if (posix_memalign((void**)&w->buf, DIRECT_ALIGN, len ? len : DIRECT_ALIGN) != 0) { free(w); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  size_t o = 0;
+  for (uint32_t i = 0; i < nbufs && o < count; i++) {
+    napi_value el; CHECK(napi_get_element(env, argv[1], i, &el));
+    napi_typedarray_type type; size_t n; void* d; napi_value ab; size_t off;
+    CHECK(napi_get_typedarray_info(env, el, &type, &n, &d, &ab, &off));
+    size_t k = n < count - o ? n : count - o;
+    memcpy(w->buf + o, d, k);
+    o += k;
+  }
+  if (o < count) { free(w->buf); free(w); napi_throw_range_error(env, NULL, "directWrite: the buffers hold fewer bytes than count"); return NULL; }
+  memset(w->buf + count, 0, len - count);
+  w->fd = fd; w->len = len; w->pos = pos;
+  napi_value promise, name;
+  CHECK(napi_create_promise(env, &w->deferred, &promise));
+  CHECK(napi_create_string_utf8(env, "quiesce.directWrite", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_async_work(env, NULL, name, direct_write_execute, direct_write_complete, w, &w->work));
+  CHECK(napi_queue_async_work(env, w->work));
+  return promise;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "setGear", NULL, set_gear, NULL, NULL, NULL, napi_default, NULL },
     { "chunk", NULL, chunk, NULL, NULL, NULL, napi_default, NULL },
     { "dataExtents", NULL, data_extents, NULL, NULL, NULL, napi_default, NULL },
+    { "directWrite", NULL, direct_write, NULL, NULL, NULL, napi_default, NULL },
   };
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 4, props);
   return exports;
 }
 
