@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { native } from './chunker.mjs';
+import { DIRECT_ALIGN, DirectWriteQueue, openDirect } from './direct-io';
 import { ChunkIndex, type IndexEntry } from './chunk-index';
 import { IDX_ENTRY_BYTES, IDX_MAGIC, ID_BYTES, PACK_MAGIC, RECORD_HEADER_BYTES, RepositoryError } from './format';
 import { readExactly, syncDir, writeFileAtomic } from './files';
@@ -87,9 +87,6 @@ export function encodeRecords(chunks: SealedChunk[]): RecordRun {
 
 /** Bytes handed to the writer and not yet written before appends wait (bounded memory). */
 const WRITE_QUEUE_BYTES = 64 << 20;
-/** Direct writes in flight per pack (two keep the device busy; more only crowd libuv's pool). */
-const DIRECT_DEPTH = 2;
-const ALIGN = 4096;
 
 interface OpenPack {
   name: string;
@@ -114,73 +111,33 @@ interface PackFile {
 
 function openPackFile(tmp: string): PackFile {
   const header = Buffer.from(PACK_MAGIC);
-  if (native?.directWrite) {
-    let fd: number | null = null;
-    try {
-      fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_DIRECT, 0o644);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-    }
-    if (fd !== null) return directPackFile(fd, header);
-  }
-  return bufferedPackFile(tmp, header);
+  const fd = openDirect(tmp, fs.constants.O_CREAT | fs.constants.O_EXCL);
+  return fd === null ? bufferedPackFile(tmp, header) : directPackFile(new DirectWriteQueue(fd), header);
 }
 
-function directPackFile(fd: number, header: Buffer): PackFile {
+function directPackFile(q: DirectWriteQueue, header: Buffer): PackFile {
   /** Bytes after the last block boundary written (they go out with the next write, or padded at the end). */
   let tail: Buffer = header;
   let written = 0;
-  let failure: Error | null = null;
-  const queue: Array<{ parts: Buffer[]; count: number; pos: number; done: () => void }> = [];
-  let active = 0;
-  let idle: (() => void) | null = null;
-  const pump = () => {
-    while (active < DIRECT_DEPTH && queue.length) {
-      const w = queue.shift()!;
-      active++;
-      (native!.directWrite(fd, w.parts, w.count, w.pos) as Promise<number>)
-        .catch((e: Error) => {
-          failure ??= e;
-        })
-        .finally(() => {
-          active--;
-          w.done();
-          pump();
-          if (active === 0 && queue.length === 0) idle?.();
-        });
-    }
-  };
-  const issue = (parts: Buffer[], count: number, pos: number, done: () => void) => {
-    queue.push({ parts, count, pos, done });
-    pump();
-  };
-  const drain = () => (active === 0 && queue.length === 0 ? Promise.resolve() : new Promise<void>((r) => (idle = r)));
   return {
     write(blob, at, done) {
       if (at !== written + tail.length) throw new RepositoryError('INTERNAL', `pack write at ${at} is not where the pack ends (${written + tail.length})`);
       const total = tail.length + blob.length;
-      const aligned = total - (total % ALIGN);
+      const aligned = total - (total % DIRECT_ALIGN);
       if (aligned === 0) {
         tail = Buffer.concat([tail, blob]);
         done();
         return;
       }
-      issue([tail, blob], aligned, written, done);
+      q.write([tail, blob], aligned, written, done);
       tail = Buffer.from(blob.subarray(blob.length - (total - aligned)));
       written += aligned;
     },
     async finish(size) {
-      if (tail.length) issue([tail], tail.length, written, () => undefined);
-      await drain();
-      if (failure) throw failure;
-      await new Promise<void>((res, rej) => fs.ftruncate(fd, size, (e) => (e ? rej(e) : res())));
-      await new Promise<void>((res, rej) => fs.fdatasync(fd, (e) => (e ? rej(e) : res())));
-      await new Promise<void>((res) => fs.close(fd, () => res()));
+      if (tail.length) q.write([tail], tail.length, written);
+      await q.finish(size);
     },
-    async abort() {
-      await drain();
-      await new Promise<void>((res) => fs.close(fd, () => res()));
-    },
+    abort: () => q.close(),
   };
 }
 

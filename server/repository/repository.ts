@@ -21,6 +21,7 @@ import {
 import { readExactly, writeFileAtomic } from './files';
 import { checkKey, deriveKeys, loadKeyFile, type RepoKeys } from './keys';
 import { acquireLock } from './locks';
+import { openImageWriter } from './image-writer';
 import { PackStore, decodeIdx, type IndexEntry, type SealedChunk } from './pack-store';
 import type {
   BackupDiskInput,
@@ -601,7 +602,7 @@ export class FilesystemRepository implements Repository {
     const started = Date.now();
     const m = await this.readPoint(input.pointId);
     if (!m.disks.has(input.diskIndex)) throw new RepositoryError('NOT_FOUND', `restore point ${input.pointId} has no disk ${input.diskIndex}`);
-    const out = await fs.promises.open(input.outPath, 'w', 0o600);
+    const out = await openImageWriter(input.outPath);
     const digest = input.digest === false ? null : new ImageDigest();
     let written = 0;
     let done = 0;
@@ -609,23 +610,22 @@ export class FilesystemRepository implements Repository {
       const { sizeBytes } = await this.streamDisk(
         input.pointId,
         input.diskIndex,
-        async (offset, data, length) => {
+        async (_offset, data, length) => {
           if (data) {
             digest?.update(data);
-            let w = 0;
-            while (w < data.length) w += (await out.write(data, w, data.length - w, offset + w)).bytesWritten;
             written += data.length;
           } else digest?.zeros(length);
+          await out.put(data, length);
           done += length;
           input.onProgress?.(done);
         },
         input.signal,
       );
-      await out.truncate(sizeBytes);
-      await out.sync();
+      await out.finish(sizeBytes);
       return { bytesWritten: written, sizeBytes, digest: digest?.digest() ?? null, seconds: (Date.now() - started) / 1000 };
-    } finally {
+    } catch (e) {
       await out.close();
+      throw e;
     }
   }
 
