@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// The `quiesce` CLI. The code is TypeScript; tsx compiles it on the fly (cached).
-import { register } from 'tsx/esm/api';
+// The `quiesce` CLI (TypeScript sources, run from a bundle that scripts/cli-bundle.mjs keeps fresh).
+import { loadCli } from '../scripts/cli-bundle.mjs';
 
-register();
-const { main } = await import('../server/cli/main.ts');
+const { main } = await loadCli();
 process.exitCode = await main(process.argv);

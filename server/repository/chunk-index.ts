@@ -18,6 +18,8 @@ const PENDING = 0xffffffff;
  */
 export class ChunkIndex {
   private ids = Buffer.alloc(0);
+  /** The first 4 bytes of each id, for probes that compare a word before the whole id. */
+  private head = new Uint32Array(0);
   private packNo = new Uint32Array(0);
   private offset = new Float64Array(0);
   private storedLen = new Uint32Array(0);
@@ -40,6 +42,9 @@ export class ChunkIndex {
     const ids = Buffer.alloc(cap * ID_BYTES);
     this.ids.copy(ids);
     this.ids = ids;
+    const head = new Uint32Array(cap);
+    head.set(this.head);
+    this.head = head;
     const copy = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, n: T): T => {
       n.set(a);
       return n;
@@ -69,13 +74,27 @@ export class ChunkIndex {
   private find(id: Uint8Array): number {
     if (this.slots.length === 0) return -1;
     const mask = this.slots.length - 1;
-    let s = (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) & mask;
+    const h = (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) >>> 0;
+    let s = h & mask;
     for (;;) {
       const e = this.slots[s]!;
       if (e === EMPTY) return -1;
-      if (this.live[e] && this.ids.compare(id as Buffer, 0, ID_BYTES, e * ID_BYTES, e * ID_BYTES + ID_BYTES) === 0) return e;
+      if (this.head[e] === h && this.live[e] && this.sameTail(id, e)) return e;
       s = (s + 1) & mask;
     }
+  }
+
+  private sameTail(id: Uint8Array, e: number): boolean {
+    const ids = this.ids;
+    const o = e * ID_BYTES;
+    for (let i = 4; i < ID_BYTES; i++) if (ids[o + i] !== id[i]) return false;
+    return true;
+  }
+
+  /** Room for `n` more entries without growing step by step (bulk loads). */
+  reserve(n: number): void {
+    this.grow(this.count + n);
+    if ((this.count + n) * 2 > this.slots.length) this.rehash((this.count + n) * 2);
   }
 
   has(id: Uint8Array): boolean {
@@ -112,6 +131,7 @@ export class ChunkIndex {
       if (this.count * 2 >= this.slots.length) this.rehash(this.slots.length * 2);
       e = this.count++;
       this.ids.set(id.subarray(0, ID_BYTES), e * ID_BYTES);
+      this.head[e] = (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) >>> 0;
       this.live[e] = 1;
       this.liveCount++;
       const mask = this.slots.length - 1;
@@ -141,6 +161,7 @@ export class ChunkIndex {
       if (!this.live[r]) continue;
       if (w !== r) {
         this.ids.copy(this.ids, w * ID_BYTES, r * ID_BYTES, (r + 1) * ID_BYTES);
+        this.head[w] = this.head[r]!;
         this.packNo[w] = this.packNo[r]!;
         this.offset[w] = this.offset[r]!;
         this.storedLen[w] = this.storedLen[r]!;

@@ -2,6 +2,7 @@
 // encrypted), compresses new ones with zstd, seals them with AES-256-GCM, and opens them again for
 // restores and verification. Plain JavaScript so it loads the same way under tsx, vitest and the CLI.
 import { createCipheriv, createDecipheriv, createHash, createHmac, hash as oneShotHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
 import { chunkLengths, rechunkLengths } from './chunker.mjs';
@@ -87,6 +88,25 @@ function open(codec, payload, rawLen) {
   else if (base !== CODEC_RAW) throw new Error(`unknown codec ${base}`);
   if (data.length !== rawLen) throw new Error(`chunk length ${data.length} is not the recorded ${rawLen}`);
   return data;
+}
+
+/** A file read into this worker's reusable buffer (valid until the next call). */
+let fileBuf = Buffer.alloc(0);
+function readWhole(file) {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (fileBuf.length < size) fileBuf = Buffer.allocUnsafe(Math.max(size, 40 << 20));
+    let done = 0;
+    while (done < size) {
+      const n = fs.readSync(fd, fileBuf, done, size - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    return fileBuf.subarray(0, done);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Record header in a pack: codec (1), stored length (4), raw length (4), chunk id (32). */
@@ -179,6 +199,38 @@ parentPort.on('message', (m) => {
       segments.delete(m.seg);
       const back = s ? giveBack(s.buf) : null;
       parentPort.postMessage({ id: m.id, ok: true, buf: back }, back ? [back] : []);
+    } else if (m.op === 'verifyPack') {
+      // A whole pack, read here: each record's header must match the index, its payload must
+      // decode to its raw length and hash to its id. Returns the problems and the raw bytes checked.
+      const bad = [];
+      let data;
+      try {
+        data = readWhole(m.file);
+      } catch {
+        for (let i = 0; i < m.where.length; i++) bad.push({ index: i, problem: `pack ${m.pack} is missing` });
+        parentPort.postMessage({ id: m.id, ok: true, bad, bytes: 0 });
+        return;
+      }
+      const ids = Buffer.from(m.ids);
+      let bytes = 0;
+      for (let i = 0; i < m.where.length; i++) {
+        const off = m.where[i];
+        const h = off - RECORD_HEADER_BYTES;
+        const id = ids.subarray(i * 32, i * 32 + 32);
+        if (off + m.storedLen[i] > data.length) bad.push({ index: i, problem: `pack ${m.pack} is truncated` });
+        else if (data[h] !== m.codec[i] || data.readUInt32LE(h + 1) !== m.storedLen[i] || data.readUInt32LE(h + 5) !== m.rawLen[i] || !data.subarray(h + 9, h + 41).equals(id))
+          bad.push({ index: i, problem: `record header in pack ${m.pack} does not match its index` });
+        else {
+          bytes += m.rawLen[i];
+          try {
+            const raw = open(m.codec[i], data.subarray(off, off + m.storedLen[i]), m.rawLen[i]);
+            if (!chunkId(raw).equals(id)) bad.push({ index: i, problem: 'content does not match its id' });
+          } catch (e) {
+            bad.push({ index: i, problem: e instanceof Error ? e.message : String(e) });
+          }
+        }
+      }
+      parentPort.postMessage({ id: m.id, ok: true, bad, bytes });
     } else if (m.op === 'openPacked') {
       // Records at `where` in the buffer, decoded in order into one buffer; each checked against its id.
       const src = Buffer.from(m.buf);

@@ -198,14 +198,16 @@ export class PackStore {
 
   /** Loads index files not seen yet (other processes may have added packs). */
   async refresh(): Promise<void> {
-    const names = await fs.promises.readdir(this.dir);
-    for (const n of names) {
-      if (!n.endsWith('.idx') || this.loadedIdx.has(n)) continue;
+    const names = (await fs.promises.readdir(this.dir)).filter((n) => n.endsWith('.idx') && !this.loadedIdx.has(n));
+    // Read in parallel, loaded in order (a chunk in two packs keeps the later pack's entry).
+    const bufs = await Promise.all(names.map((n) => fs.promises.readFile(path.join(this.dir, n))));
+    this.index.reserve(bufs.reduce((a, b) => a + Math.max(0, (b.length - 8) / IDX_ENTRY_BYTES), 0));
+    names.forEach((n, i) => {
+      if (this.loadedIdx.has(n)) return;
       const pack = n.slice(0, -4);
-      const buf = await fs.promises.readFile(path.join(this.dir, n));
-      forEachIdxEntry(buf, n, (id, offset, storedLen, rawLen, codec) => this.index.set(id, { pack, offset, storedLen, rawLen, codec }));
+      forEachIdxEntry(bufs[i]!, n, (id, offset, storedLen, rawLen, codec) => this.index.set(id, { pack, offset, storedLen, rawLen, codec }));
       this.loadedIdx.add(n);
-    }
+    });
   }
 
   has(id: Uint8Array): boolean {

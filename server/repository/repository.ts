@@ -138,6 +138,16 @@ class Semaphore {
   }
 }
 
+/** Bounded parallelism, results in any order: a slow item does not hold up the others. */
+async function unordered<T>(items: T[], width: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
 /** Bounded parallelism with results in order. */
 async function pipeline<T, R>(items: T[], width: number, fn: (t: T, i: number) => Promise<R>, consume: (r: R, i: number) => Promise<void> | void): Promise<void> {
   const inflight = new Map<number, Promise<R>>();
@@ -671,8 +681,9 @@ export class FilesystemRepository implements Repository {
     let bytesChecked = 0;
     const packDir = path.join(this.path, 'packs');
     const idxNames = (await fs.promises.readdir(packDir)).filter((n) => n.endsWith('.idx'));
-    // Packs are checked in parallel: each read once, its records decoded and re-hashed by a worker.
-    await pipeline(
+    // Packs are checked in parallel, in any order: a worker reads each pack once, checks every
+    // record's header against the index, decodes it and re-hashes it; only the problems come back.
+    await unordered(
       idxNames,
       this.pool.size * 2,
       async (n) => {
@@ -680,44 +691,26 @@ export class FilesystemRepository implements Repository {
         const pack = n.slice(0, -4);
         const entries = decodeIdx(await fs.promises.readFile(path.join(packDir, n)), n).filter((e) => !wanted || wanted.has(idKey(e.id)));
         if (entries.length === 0) return;
-        let data: Buffer;
-        try {
-          data = await fs.promises.readFile(path.join(packDir, `${pack}.pack`));
-        } catch {
-          for (const e of entries) damaged.set(idKey(e.id), `pack ${pack} is missing`);
-          return;
-        }
-        const ok: typeof entries = [];
-        for (const e of entries) {
-          const key = idKey(e.id);
-          const h = e.offset - RECORD_HEADER_BYTES;
-          if (e.offset + e.storedLen > data.length) damaged.set(key, `pack ${pack} is truncated`);
-          else if (data.readUInt8(h) !== e.codec || data.readUInt32LE(h + 1) !== e.storedLen || data.readUInt32LE(h + 5) !== e.rawLen || !data.subarray(h + 9, h + 9 + 32).equals(e.id)) damaged.set(key, `record header in pack ${pack} does not match its index`);
-          else ok.push(e);
-        }
-        chunksChecked += entries.length;
-        if (ok.length === 0) return;
-        const where = new Float64Array(ok.map((e) => e.offset));
-        const storedLen = new Uint32Array(ok.map((e) => e.storedLen));
-        const rawLen = new Uint32Array(ok.map((e) => e.rawLen));
-        const codec = new Uint8Array(ok.map((e) => e.codec));
-        const ids = Buffer.alloc(ok.length * 32);
-        ok.forEach((e, k) => e.id.copy(ids, k * 32));
-        const ab = data.buffer.byteLength === data.length ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
-        const r = await this.pool.call<{ bad: Array<{ chunkId: string; problem: string }> }>(
+        const where = new Float64Array(entries.map((e) => e.offset));
+        const storedLen = new Uint32Array(entries.map((e) => e.storedLen));
+        const rawLen = new Uint32Array(entries.map((e) => e.rawLen));
+        const codec = new Uint8Array(entries.map((e) => e.codec));
+        const ids = Buffer.alloc(entries.length * 32);
+        entries.forEach((e, k) => e.id.copy(ids, k * 32));
+        const r = await this.pool.call<{ bad: Array<{ index: number; problem: string }>; bytes: number }>(
           this.pool.pick(),
-          { op: 'openPacked', buf: ab, where, storedLen, rawLen, codec, ids: ids.buffer, verify: true, keep: false },
-          [ab as ArrayBuffer, where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer],
+          { op: 'verifyPack', file: path.join(packDir, `${pack}.pack`), pack, where, storedLen, rawLen, codec, ids: ids.buffer },
+          [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer],
         );
-        for (const b of r.bad) damaged.set(Buffer.from(b.chunkId, 'base64').toString('base64'), b.problem);
-        bytesChecked += ok.reduce((a, e) => a + e.rawLen, 0);
+        for (const b of r.bad) damaged.set(idKey(entries[b.index]!.id), b.problem);
+        chunksChecked += entries.length;
+        bytesChecked += r.bytes;
       },
-      () => undefined,
     );
     // Chunks a manifest names that no pack holds.
     for (const p of points) for (const es of p.disks.values()) for (const e of es) if (e.id && !this.packs.index.get(e.id)) damaged.set(idKey(e.id), 'missing from every pack index');
     const byChunk = new Map<string, string[]>();
-    for (const p of points) {
+    for (const p of damaged.size ? points : []) {
       for (const es of p.disks.values()) {
         for (const e of es) {
           if (!e.id) continue;
