@@ -37,8 +37,10 @@ import type {
 import { WorkerPool } from './worker-pool';
 import { MASK_BITS, MAX_CHUNK, MIN_CHUNK, SEGMENT, maskOf } from './chunker.mjs';
 
-/** Re-chunking reads this far past a changed extent, hoping to fall back on old cuts (grows if not). */
-const RESYNC_LOOKAHEAD = 96 * 1024;
+/** Re-chunking reads this far past a changed extent, hoping to fall back on old cuts… */
+const RESYNC_LOOKAHEAD = 32 * 1024;
+/** …and on by this much at a time until it does (from its last cut: nothing is read twice). */
+const RESYNC_STEP = 64 * 1024;
 /** Changed extents closer than this share one window. */
 const MERGE_GAP = 64 * 1024;
 const RESTORE_BATCH_BYTES = 4 << 20;
@@ -455,12 +457,18 @@ export class FilesystemRepository implements Repository {
     }
     const results = new Array<{ start: number; end: number; chunks: DiskEntry[] }>(wins.length);
     const process = async (w: Win): Promise<{ start: number; end: number; chunks: DiskEntry[] }> => {
-      for (let end = w.end; ; end = Math.min(w.segEnd, end + 256 * 1024)) {
-        const ab = await this.readInto(d, w.start, end - w.start, run);
+      // Cuts found before the read's end are final (chunking restarts at each cut): a window that
+      // has not resynced yet goes on from its last cut, without reading anything twice.
+      const chunks: DiskEntry[] = [];
+      let from = w.start;
+      for (let end = w.end; ; end = Math.min(w.segEnd, Math.max(end, from) + RESYNC_STEP)) {
+        const ab = await this.readInto(d, from, end - from, run);
         const boundaries: number[] = [];
-        for (let k = firstAfter(w.start); k < starts.length && starts[k]! <= end; k++) boundaries.push(starts[k]! - w.start);
-        const r = await this.ingest(ab, run, { op: 'rechunk', final: end === w.segEnd, base: w.start, boundaries, resyncAfter: w.resyncAfter - w.start });
-        if (r.resynced) return { start: w.start, end: w.start + r.chunks.reduce((a, c) => a + c.length, 0), chunks: r.chunks };
+        for (let k = firstAfter(from); k < starts.length && starts[k]! <= end; k++) boundaries.push(starts[k]! - from);
+        const r = await this.ingest(ab, run, { op: 'rechunk', final: end === w.segEnd, base: from, boundaries, resyncAfter: Math.max(0, w.resyncAfter - from) });
+        for (const c of r.chunks) chunks.push(c);
+        from += r.chunks.reduce((a, c) => a + c.length, 0);
+        if (r.resynced) return { start: w.start, end: from, chunks };
         if (end === w.segEnd) throw new RepositoryError('INTERNAL', 'chunking did not end at the segment end');
       }
     };
