@@ -151,15 +151,35 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   int fd;
+  uint32_t nparts;
+  const uint8_t** src;
+  size_t* srclen;
+  napi_ref* refs;
   uint8_t* buf;
+  size_t count;
   size_t len;
   off_t pos;
   int err;
 } direct_write_t;
 
+static void direct_write_free(napi_env env, direct_write_t* w) {
+  for (uint32_t i = 0; i < w->nparts; i++) if (w->refs[i]) napi_delete_reference(env, w->refs[i]);
+  free(w->refs); free(w->src); free(w->srclen); free(w->buf); free(w);
+}
+
+// On the thread pool: the copy into aligned memory (page faults included) and the write, off the
+// JavaScript thread. The source buffers are held by references until the write completes.
 static void direct_write_execute(napi_env env, void* data) {
   (void)env;
   direct_write_t* w = (direct_write_t*)data;
+  if (posix_memalign((void**)&w->buf, DIRECT_ALIGN, w->len ? w->len : DIRECT_ALIGN) != 0) { w->buf = NULL; w->err = ENOMEM; return; }
+  size_t o = 0;
+  for (uint32_t i = 0; i < w->nparts && o < w->count; i++) {
+    size_t k = w->srclen[i] < w->count - o ? w->srclen[i] : w->count - o;
+    memcpy(w->buf + o, w->src[i], k);
+    o += k;
+  }
+  memset(w->buf + w->count, 0, w->len - w->count);
   size_t done = 0;
   while (done < w->len) {
     ssize_t n = pwrite(w->fd, w->buf + done, w->len - done, w->pos + (off_t)done);
@@ -188,8 +208,7 @@ static void direct_write_complete(napi_env env, napi_status status, void* data) 
     napi_reject_deferred(env, w->deferred, e);
   }
   napi_delete_async_work(env, w->work);
-  free(w->buf);
-  free(w);
+  direct_write_free(env, w);
 }
 
 static napi_value direct_write(napi_env env, napi_callback_info info) {
@@ -200,25 +219,29 @@ static napi_value direct_write(napi_env env, napi_callback_info info) {
   CHECK(napi_get_array_length(env, argv[1], &nbufs));
   CHECK(napi_get_value_double(env, argv[2], &dcount));
   CHECK(napi_get_value_double(env, argv[3], &dpos));
-  size_t count = (size_t)dcount;
   off_t pos = (off_t)dpos;
   if (pos % DIRECT_ALIGN != 0) { napi_throw_range_error(env, NULL, "directWrite: position must be a multiple of 4096"); return NULL; }
-  size_t len = (count + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
   direct_write_t* w = (direct_write_t*)calloc(1, sizeof(direct_write_t));
   if (!w) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
-  if (posix_memalign((void**)&w->buf, DIRECT_ALIGN, len ? len : DIRECT_ALIGN) != 0) { free(w); napi_throw_error(env, NULL, "out of memory"); return NULL; }
-  size_t o = 0;
-  for (uint32_t i = 0; i < nbufs && o < count; i++) {
-    napi_value el; CHECK(napi_get_element(env, argv[1], i, &el));
-    napi_typedarray_type type; size_t n; void* d; napi_value ab; size_t off;
-    CHECK(napi_get_typedarray_info(env, el, &type, &n, &d, &ab, &off));
-    size_t k = n < count - o ? n : count - o;
-    memcpy(w->buf + o, d, k);
-    o += k;
+  w->nparts = nbufs;
+  w->src = (const uint8_t**)calloc(nbufs ? nbufs : 1, sizeof(uint8_t*));
+  w->srclen = (size_t*)calloc(nbufs ? nbufs : 1, sizeof(size_t));
+  w->refs = (napi_ref*)calloc(nbufs ? nbufs : 1, sizeof(napi_ref));
+  if (!w->src || !w->srclen || !w->refs) { direct_write_free(env, w); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  size_t have = 0;
+  for (uint32_t i = 0; i < nbufs; i++) {
+    napi_value el; napi_typedarray_type type; size_t n; void* d; napi_value ab; size_t off;
+    if (napi_get_element(env, argv[1], i, &el) != napi_ok || napi_get_typedarray_info(env, el, &type, &n, &d, &ab, &off) != napi_ok || napi_create_reference(env, el, 1, &w->refs[i]) != napi_ok) {
+      direct_write_free(env, w);
+      napi_throw_type_error(env, NULL, "directWrite: buffers must be Uint8Arrays");
+      return NULL;
+    }
+    w->src[i] = (const uint8_t*)d; w->srclen[i] = n; have += n;
   }
-  if (o < count) { free(w->buf); free(w); napi_throw_range_error(env, NULL, "directWrite: the buffers hold fewer bytes than count"); return NULL; }
-  memset(w->buf + count, 0, len - count);
-  w->fd = fd; w->len = len; w->pos = pos;
+  w->count = (size_t)dcount;
+  if (have < w->count) { direct_write_free(env, w); napi_throw_range_error(env, NULL, "directWrite: the buffers hold fewer bytes than count"); return NULL; }
+  w->len = (w->count + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+  w->fd = fd; w->pos = pos;
   napi_value promise, name;
   CHECK(napi_create_promise(env, &w->deferred, &promise));
   CHECK(napi_create_string_utf8(env, "quiesce.directWrite", NAPI_AUTO_LENGTH, &name));

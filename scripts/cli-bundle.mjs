@@ -1,5 +1,5 @@
 // Loads the `quiesce` CLI. Its code is TypeScript: the first run after a change bundles it with
-// esbuild into build/cli/ (a fraction of a second), later runs import that bundle and skip the
+// esbuild into node_modules/.cache/quiesce-cli (a fraction of a second), later runs import that bundle and skip the
 // TypeScript loader, so a repository command starts in about a tenth of a second instead of half
 // a second. A stale bundle is never used (fingerprint of the sources); when bundling is not
 // possible the CLI runs through tsx as before.
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const root = path.resolve(import.meta.dirname, '..');
-const outDir = path.join(root, 'build', 'cli');
+const outDir = path.join(root, 'node_modules', '.cache', 'quiesce-cli');
 const stampFile = path.join(outDir, 'fingerprint');
 
 function walk(dir, out) {

@@ -112,9 +112,9 @@ function readWhole(file) {
 /** Record header in a pack: codec (1), stored length (4), raw length (4), chunk id (32). */
 const RECORD_HEADER_BYTES = 41;
 
-/** A segment buffer that owns its whole ArrayBuffer goes back to the main thread to be read into again. */
+/** A segment's ArrayBuffer goes back to the main thread to be read into again. */
 function giveBack(buf) {
-  return buf.byteOffset === 0 && buf.buffer.byteLength === buf.length ? buf.buffer : null;
+  return buf.byteOffset === 0 ? buf.buffer : null;
 }
 
 function pack(parts) {
@@ -137,7 +137,7 @@ parentPort.on('message', (m) => {
     } else if (m.op === 'chunk' || m.op === 'rechunk' || m.op === 'hash') {
       // Cut the buffer into chunks (content-defined, or the given lengths), name each one; zero
       // chunks get no id. The buffer stays here for 'seal'.
-      const buf = Buffer.from(m.buf);
+      const buf = Buffer.from(m.buf, 0, m.len ?? m.buf.byteLength);
       let resynced = true;
       let lengths = m.lengths;
       if (m.op === 'chunk') lengths = chunkLengths(buf, buf.length, m.final, m.base, m.cut);
@@ -152,23 +152,61 @@ parentPort.on('message', (m) => {
         else chunkId(c).copy(ids, i * 32);
         o += lengths[i];
       }
-      segments.set(m.seg, { buf, lengths, ids });
+      if (m.keep === false) {
+        // Only the names were wanted: the buffer goes straight back.
+        const back = giveBack(buf);
+        parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: ids.buffer, zero: zero.buffer, buf: back }, [ids.buffer, zero.buffer, ...(back ? [back] : [])]);
+        return;
+      }
+      const starts = new Float64Array(n);
+      for (let i = 0, p = 0; i < n; i++) {
+        starts[i] = p;
+        p += lengths[i];
+      }
+      segments.set(m.seg, { buf, starts, lengths, ids });
       // The ids go back as a copy: the worker keeps its own for the records of 'seal'.
       const out = new Uint8Array(ids.length);
       out.set(ids);
       parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: out.buffer, zero: zero.buffer }, [out.buffer, zero.buffer]);
+    } else if (m.op === 'rechunkMany') {
+      // Several incremental windows read into one buffer (one round trip instead of one each):
+      // each part is re-chunked on its own; the chunks of all parts are named in order.
+      const buf = Buffer.from(m.buf, 0, m.len);
+      const partLengths = [];
+      const resynced = [];
+      const allStarts = [];
+      const allLengths = [];
+      for (const part of m.parts) {
+        const sub = buf.subarray(part.at, part.at + part.length);
+        const r = rechunkLengths(sub, sub.length, part.final, part.boundaries, part.resyncAfter, part.base, m.cut);
+        partLengths.push(r.lengths);
+        resynced.push(r.resynced);
+        let p = part.at;
+        for (const l of r.lengths) {
+          allStarts.push(p);
+          allLengths.push(l);
+          p += l;
+        }
+      }
+      const n = allLengths.length;
+      const ids = Buffer.alloc(n * 32);
+      const zero = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const c = buf.subarray(allStarts[i], allStarts[i] + allLengths[i]);
+        if (isZero(c)) zero[i] = 1;
+        else chunkId(c).copy(ids, i * 32);
+      }
+      segments.set(m.seg, { buf, starts: allStarts, lengths: allLengths, ids });
+      const out = new Uint8Array(ids.length);
+      out.set(ids);
+      parentPort.postMessage({ id: m.id, ok: true, partLengths, resynced, ids: out.buffer, zero: zero.buffer }, [out.buffer, zero.buffer]);
     } else if (m.op === 'seal') {
       // The new chunks of a segment as pack records (codec, stored length, raw length, id, payload),
       // one contiguous run the writer appends as it is; the segment's buffer goes back for reuse.
       const s = segments.get(m.seg);
       segments.delete(m.seg);
       if (!s) throw new Error(`unknown segment ${m.seg}`);
-      const starts = [];
-      let o = 0;
-      for (const l of s.lengths) {
-        starts.push(o);
-        o += l;
-      }
+      const starts = s.starts;
       const n = m.indices.length;
       const codecs = new Uint8Array(n);
       const storedLen = new Uint32Array(n);

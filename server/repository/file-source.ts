@@ -26,8 +26,20 @@ export async function openFileSource(file: string): Promise<ImageSource & { clos
       await readExactly(fh, buf, 0, length, offset, file);
       return buf;
     },
-    async readInto(offset, target) {
-      await readExactly(fh, Buffer.from(target.buffer, target.byteOffset, target.byteLength), 0, target.byteLength, offset, file);
+    // The descriptor's callback API: a FileHandle read costs more on the JavaScript thread, and an
+    // incremental makes thousands of small reads.
+    readInto(offset, target) {
+      return new Promise<void>((resolve, reject) => {
+        const step = (done: number) => {
+          if (done === target.byteLength) return resolve();
+          fs.read(fh.fd, target, done, target.byteLength - done, offset + done, (err, n) => {
+            if (err) return reject(err);
+            if (n === 0) return reject(new RepositoryError('INTERNAL', `${file} is truncated (wanted ${target.byteLength} bytes at ${offset}, file ends after ${done})`));
+            step(done + n);
+          });
+        };
+        step(0);
+      });
     },
     // A sparse file's holes are zeros: they are not read (the native addon asks the file system).
     ...(native && st.isFile()

@@ -85,6 +85,29 @@ describe('repository on real files', () => {
     expect(sha(out)).toBe(sha(imgA));
   });
 
+  it('a re-read compared with its parent keeps the unchanged chunks by hash and cuts exactly like a fresh full read', async () => {
+    const base = await repo.latestPoint('a');
+    const fd = fs.openSync(imgA, 'r+');
+    fs.writeSync(fd, randomBytes(100_000), 0, 100_000, 5 * MiB + 777);
+    // Data turned into zeros, and zeros turned into data.
+    fs.writeSync(fd, Buffer.alloc(200_000), 0, 200_000, 9 * MiB + 4096);
+    fs.writeSync(fd, randomBytes(50_000), 0, 50_000, 22 * MiB);
+    fs.closeSync(fd);
+    const s = await openFileSource(imgA);
+    const reread = await repo.backup({ series: 'a', parentPointId: base!.id, disks: [{ index: 0, source: s }] });
+    const full = await repo.backup({ series: 'a', disks: [{ index: 0, source: s }] });
+    await s.close();
+    expect(reread.storedBytesAdded).toBeGreaterThan(100_000);
+    expect(reread.storedBytesAdded).toBeLessThan(MiB);
+    expect(full.storedBytesAdded).toBe(0);
+    const key = (es: Array<{ length: number; id: Buffer | null }>) => es.map((e) => [e.length, e.id?.toString('hex') ?? null]);
+    expect(key((await repo.readPoint(reread.pointId)).disks.get(0)!)).toEqual(key((await repo.readPoint(full.pointId)).disks.get(0)!));
+    const out = path.join(dir, 'a3.out');
+    await repo.restoreDisk({ pointId: reread.pointId, diskIndex: 0, outPath: out });
+    expect(sha(out)).toBe(sha(imgA));
+    fs.rmSync(out);
+  });
+
   it('a repository keeps the chunker it was created with: an older 4 KiB / 13-bit one still cuts (and resyncs) its way', async () => {
     const oldDir = path.join(dir, 'repo-4k');
     await initRepository({ path: oldDir });

@@ -81,7 +81,7 @@ function mergeZeroRuns(entries: DiskEntry[]): DiskEntry[] {
   for (const e of entries) {
     const last = out[out.length - 1];
     if (!e.id && last && !last.id) last.length += e.length;
-    else out.push({ length: e.length, id: e.id });
+    else out.push(e.id ? e : { length: e.length, id: null });
   }
   return out;
 }
@@ -107,35 +107,60 @@ function expandChunks(entries: DiskEntry[], size: number): Array<{ start: number
   return out;
 }
 
-/** Segment-sized buffers that workers hand back after sealing, read into again (bounded). */
+/**
+ * Buffers that workers hand back after sealing, read into again: power-of-two size classes from
+ * 64 KiB to a segment, at most `maxBytes` kept. Reads fill a prefix; the worker is told the length.
+ */
 class BufferPool {
-  private readonly free: ArrayBuffer[] = [];
-  constructor(private readonly max: number) {}
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  private kept = 0;
+  constructor(private readonly maxBytes: number) {}
+  static classOf(length: number): number {
+    let c = 64 << 10;
+    while (c < length) c *= 2;
+    return c;
+  }
   take(length: number): ArrayBuffer {
-    if (length === SEGMENT) return this.free.pop() ?? new ArrayBuffer(SEGMENT);
-    return new ArrayBuffer(length);
+    const c = BufferPool.classOf(length);
+    const ab = this.free.get(c)?.pop();
+    if (ab) {
+      this.kept -= c;
+      return ab;
+    }
+    return new ArrayBuffer(c);
   }
   give(ab: ArrayBuffer | null | undefined): void {
-    if (ab && ab.byteLength === SEGMENT && this.free.length < this.max) this.free.push(ab);
+    if (!ab || ab.byteLength !== BufferPool.classOf(ab.byteLength) || ab.byteLength > SEGMENT || this.kept + ab.byteLength > this.maxBytes) return;
+    const list = this.free.get(ab.byteLength) ?? [];
+    list.push(ab);
+    this.free.set(ab.byteLength, list);
+    this.kept += ab.byteLength;
   }
 }
 
-/** At most `n` tasks at once, across every backup and restore of one open repository. */
-class Semaphore {
+/**
+ * At most `capacity` bytes of buffers in flight, across every backup and restore of one open
+ * repository (a task bigger than the capacity runs alone). First come, first served.
+ */
+class ByteBudget {
   private free: number;
-  private readonly waiting: Array<() => void> = [];
-  constructor(n: number) {
-    this.free = n;
+  private readonly waiting: Array<{ bytes: number; go: () => void }> = [];
+  constructor(private readonly capacity: number) {
+    this.free = capacity;
   }
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((r) => this.waiting.push(r));
+  async run<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
+    const need = Math.min(bytes, this.capacity);
+    if (this.waiting.length || this.free < need) await new Promise<void>((go) => this.waiting.push({ bytes: need, go }));
+    else this.free -= need;
     try {
       return await fn();
     } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
+      this.free += need;
+      while (this.waiting.length && this.free >= this.waiting[0]!.bytes) {
+        const w = this.waiting.shift()!;
+        this.free -= w.bytes;
+        w.go();
+      }
     }
   }
 }
@@ -175,7 +200,7 @@ export class FilesystemRepository implements Repository {
   private readonly packs: PackStore;
   private readonly pool: WorkerPool;
   /** Buffers in flight (memory stays bounded however many images run at once). */
-  private readonly inflight: Semaphore;
+  private readonly inflight: ByteBudget;
   private readonly buffers: BufferPool;
   private ready: Promise<void>;
 
@@ -186,8 +211,8 @@ export class FilesystemRepository implements Repository {
     this.cut = { min: config.chunker.min, mask: maskOf(config.chunker.maskBits) };
     this.keys = keys;
     this.pool = pool;
-    this.inflight = new Semaphore(pool.size * 3);
-    this.buffers = new BufferPool(pool.size * 3);
+    this.inflight = new ByteBudget(pool.size * 3 * SEGMENT);
+    this.buffers = new BufferPool(pool.size * 4 * SEGMENT);
     const packs = new PackStore(path.join(dir, 'packs'));
     this.packs = packs;
     this.ready = (async () => {
@@ -285,7 +310,12 @@ export class FilesystemRepository implements Repository {
       const diskEntries = new Map<number, DiskEntry[]>();
       for (const d of input.disks) {
         const before = { read: run.totals.bytesRead, stored: run.totals.storedBytesAdded };
-        const entries = d.changedExtents ? await this.backupChanged(d, parent!.disks.get(d.index)!, run) : await this.backupFull(d, run);
+        const parentEntries = parent?.disks.get(d.index);
+        const entries = d.changedExtents
+          ? await this.backupChanged(d, parentEntries!, run)
+          : parentEntries && parentEntries.reduce((a, e) => a + e.length, 0) === d.source.sizeBytes
+            ? await this.backupAgainstParent(d, parentEntries, run)
+            : await this.backupFull(d, run);
         diskResults.push({ index: d.index, logicalBytes: d.source.sizeBytes, bytesRead: run.totals.bytesRead - before.read, storedBytesAdded: run.totals.storedBytesAdded - before.stored });
         diskEntries.set(d.index, mergeZeroRuns(entries));
       }
@@ -328,21 +358,42 @@ export class FilesystemRepository implements Repository {
    * Chunks, names and (for new chunks) seals one buffer in a worker; new chunks go to the pack
    * writer. Returns the chunks in order (zeros have no id).
    */
-  private async ingest(ab: ArrayBuffer, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: DiskEntry[]; resynced: boolean }> {
+  private async ingest({ ab, len }: { ab: ArrayBuffer; len: number }, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: DiskEntry[]; resynced: boolean }> {
     const w = this.pool.pick();
     const seg = randomUUID();
-    const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, cut: this.cut, seg, buf: ab }, [ab]);
-    const ids = Buffer.from(h.ids);
-    const zero = new Uint8Array(h.zero);
+    const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, cut: this.cut, seg, buf: ab, len }, [ab]);
+    const chunks = await this.store(w, seg, h.lengths, Buffer.from(h.ids), new Uint8Array(h.zero), run);
+    return { chunks, resynced: h.resynced };
+  }
+
+  /** Several incremental windows, read into one buffer, re-chunked and stored with one round trip each way. */
+  private async ingestMany({ ab, len }: { ab: ArrayBuffer; len: number }, run: BackupRun, parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number }>): Promise<Array<{ chunks: DiskEntry[]; resynced: boolean }>> {
+    const w = this.pool.pick();
+    const seg = randomUUID();
+    const h = await this.pool.call<{ partLengths: number[][]; resynced: boolean[]; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { op: 'rechunkMany', cut: this.cut, seg, buf: ab, len, parts }, [ab]);
+    const all = await this.store(w, seg, h.partLengths.flat(), Buffer.from(h.ids), new Uint8Array(h.zero), run);
+    let k = 0;
+    return h.partLengths.map((ls, i) => {
+      const chunks = all.slice(k, k + ls.length);
+      k += ls.length;
+      return { chunks, resynced: h.resynced[i]! };
+    });
+  }
+
+  /**
+   * The chunks a worker named (it still holds their bytes): new ones are claimed in the index and
+   * sealed into pack records by the same worker; the worker hands the buffer back.
+   */
+  private async store(w: number, seg: string, lengths: number[], ids: Buffer, zero: Uint8Array, run: BackupRun): Promise<DiskEntry[]> {
     const chunks: DiskEntry[] = [];
     const fresh: number[] = [];
-    for (let k = 0; k < h.lengths.length; k++) {
+    for (let k = 0; k < lengths.length; k++) {
       if (zero[k]) {
-        chunks.push({ length: h.lengths[k]!, id: null });
+        chunks.push({ length: lengths[k]!, id: null });
         continue;
       }
-      const id = Buffer.from(ids.subarray(k * 32, k * 32 + 32));
-      chunks.push({ length: h.lengths[k]!, id });
+      const id = ids.subarray(k * 32, k * 32 + 32);
+      chunks.push({ length: lengths[k]!, id });
       if (!this.packs.has(id)) {
         this.packs.index.set(id, null);
         run.claimed.push(id);
@@ -352,7 +403,7 @@ export class FilesystemRepository implements Repository {
     if (fresh.length === 0) {
       const d = await this.pool.call<{ buf: ArrayBuffer | null }>(w, { op: 'drop', seg });
       this.buffers.give(d.buf);
-      return { chunks, resynced: h.resynced };
+      return chunks;
     }
     const s = await this.pool.call<{ codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer; buf: ArrayBuffer | null }>(w, { op: 'seal', seg, indices: fresh });
     this.buffers.give(s.buf);
@@ -362,26 +413,37 @@ export class FilesystemRepository implements Repository {
     for (const e of entries) run.appended.add(idKey(e.id));
     await this.packs.appendRecords({ blob, entries });
     run.totals.storedBytesAdded += blob.length;
-    return { chunks, resynced: h.resynced };
+    return chunks;
   }
 
-  private async readInto(d: BackupDiskInput, offset: number, length: number, run: BackupRun): Promise<ArrayBuffer> {
+  /** Reads `target.byteLength` bytes at `offset` into `target` (a slice of a pooled buffer). */
+  private async readSlice(d: BackupDiskInput, offset: number, target: Uint8Array, run: BackupRun): Promise<void> {
+    if (d.source.readInto) await d.source.readInto(offset, target);
+    else {
+      const data = await d.source.read(offset, target.byteLength);
+      if (data.byteLength !== target.byteLength) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${target.byteLength} bytes at ${offset}`);
+      target.set(data);
+    }
+    run.totals.bytesRead += target.byteLength;
+  }
+
+  private async readInto(d: BackupDiskInput, offset: number, length: number, run: BackupRun): Promise<{ ab: ArrayBuffer; len: number }> {
     if (run.input.signal?.aborted) throw abortError(run.input.signal);
     if (d.source.readInto) {
       // Into a buffer a worker handed back: no allocation, no page faults, nothing for the GC.
       const ab = this.buffers.take(length);
-      await d.source.readInto(offset, new Uint8Array(ab));
+      await d.source.readInto(offset, new Uint8Array(ab, 0, length));
       run.totals.bytesRead += length;
-      return ab;
+      return { ab, len: length };
     }
     const data = await d.source.read(offset, length);
     if (data.byteLength !== length) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${length} bytes at ${offset}`);
     run.totals.bytesRead += length;
     // A buffer that owns its whole ArrayBuffer is handed to the worker as it is (transferred, not copied).
-    if (data.byteOffset === 0 && data.buffer.byteLength === length && data.buffer instanceof ArrayBuffer) return data.buffer;
-    const ab = new ArrayBuffer(length);
+    if (data.byteOffset === 0 && data.buffer.byteLength === length && data.buffer instanceof ArrayBuffer) return { ab: data.buffer, len: length };
+    const ab = this.buffers.take(length);
     new Uint8Array(ab).set(data);
-    return ab;
+    return { ab, len: length };
   }
 
   /** A full read, segment by segment, in parallel; segments with no allocated data are not read. */
@@ -397,7 +459,7 @@ export class FilesystemRepository implements Repository {
     await pipeline(
       segments,
       this.pool.size * 2,
-      async ([off, end, hasData]) => (hasData ? this.inflight.run(async () => (await this.ingest(await this.readInto(d, off, end - off, run), run, { op: 'chunk', final: true, base: off })).chunks) : zeroChunks(end - off)),
+      async ([off, end, hasData]) => (hasData ? this.inflight.run(end - off, async () => (await this.ingest(await this.readInto(d, off, end - off, run), run, { op: 'chunk', final: true, base: off })).chunks) : zeroChunks(end - off)),
       (chunks, i) => {
         for (const c of chunks) out.push(c);
         const [off, end] = segments[i]!;
@@ -406,6 +468,63 @@ export class FilesystemRepository implements Repository {
       },
     );
     return out;
+  }
+
+  /**
+   * A full read compared with the parent, for when nothing says what changed (a first incremental,
+   * changed-block tracking reset): each segment is hashed at the parent's chunk boundaries, without
+   * chunking it. A chunk with the same content at the same place is the parent's chunk (the cuts
+   * after it fall the same way); the chunks that differ become changed extents, re-chunked and
+   * stored as an incremental from extents would.
+   */
+  private async backupAgainstParent(d: BackupDiskInput, parentEntries: DiskEntry[], run: BackupRun): Promise<DiskEntry[]> {
+    const size = d.source.sizeBytes;
+    const parent = expandChunks(parentEntries, size);
+    const allocated: Extent[] = d.source.allocatedExtents ? await d.source.allocatedExtents() : [[0, size]];
+    const segments: Array<{ off: number; end: number; hasData: boolean; first: number; last: number }> = [];
+    let k = 0;
+    for (let off = 0; off < size; off += SEGMENT) {
+      const end = Math.min(size, off + SEGMENT);
+      const first = k;
+      while (k < parent.length && parent[k]!.start < end) k++;
+      // Cuts restart at every segment: no parent chunk crosses a segment boundary.
+      if (k > first && parent[k - 1]!.start + parent[k - 1]!.length !== end) return this.backupFull(d, run);
+      segments.push({ off, end, hasData: allocated.some(([a, l]) => a < end && a + l > off), first, last: k });
+    }
+    const changed: Extent[] = [];
+    const mark = (start: number, length: number) => {
+      const prev = changed[changed.length - 1];
+      if (prev && prev[0] + prev[1] === start) prev[1] += length;
+      else changed.push([start, length]);
+    };
+    await pipeline(
+      segments,
+      this.pool.size * 2,
+      async (sg) => {
+        const lengths = parent.slice(sg.first, sg.last).map((c) => c.length);
+        if (!sg.hasData) return { ids: null, zero: null, lengths };
+        return this.inflight.run(sg.end - sg.off, async () => {
+          const { ab, len } = await this.readInto(d, sg.off, sg.end - sg.off, run);
+          const h = await this.pool.call<{ ids: ArrayBuffer; zero: ArrayBuffer; buf: ArrayBuffer | null }>(this.pool.pick(), { op: 'hash', keep: false, lengths, buf: ab, len }, [ab]);
+          this.buffers.give(h.buf);
+          return { ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), lengths };
+        });
+      },
+      (r, i) => {
+        const sg = segments[i]!;
+        for (let j = 0; j < r.lengths.length; j++) {
+          const c = parent[sg.first + j]!;
+          // A hole in the source reads as zeros.
+          const same = r.ids === null ? c.id === null : c.id === null ? r.zero![j] === 1 : r.zero![j] === 0 && r.ids.compare(c.id, 0, 32, j * 32, j * 32 + 32) === 0;
+          if (!same) mark(c.start, c.length);
+        }
+        run.totals.bytesDone += sg.end - sg.off;
+        run.input.onProgress?.({ ...run.totals });
+      },
+    );
+    if (changed.length === 0) return parent.map((c) => ({ length: c.length, id: c.id }));
+    run.totals.bytesTotal += changed.reduce((a, [, l]) => a + l, 0);
+    return this.backupChanged({ ...d, changedExtents: changed }, parentEntries, run);
   }
 
   /**
@@ -456,27 +575,79 @@ export class FilesystemRepository implements Repository {
       }
     }
     const results = new Array<{ start: number; end: number; chunks: DiskEntry[] }>(wins.length);
-    const process = async (w: Win): Promise<{ start: number; end: number; chunks: DiskEntry[] }> => {
-      // Cuts found before the read's end are final (chunking restarts at each cut): a window that
-      // has not resynced yet goes on from its last cut, without reading anything twice.
-      const chunks: DiskEntry[] = [];
-      let from = w.start;
-      for (let end = w.end; ; end = Math.min(w.segEnd, Math.max(end, from) + RESYNC_STEP)) {
-        const ab = await this.readInto(d, from, end - from, run);
-        const boundaries: number[] = [];
-        for (let k = firstAfter(from); k < starts.length && starts[k]! <= end; k++) boundaries.push(starts[k]! - from);
-        const r = await this.ingest(ab, run, { op: 'rechunk', final: end === w.segEnd, base: from, boundaries, resyncAfter: Math.max(0, w.resyncAfter - from) });
+    const boundariesIn = (from: number, end: number) => {
+      const out: number[] = [];
+      for (let k = firstAfter(from); k < starts.length && starts[k]! <= end; k++) out.push(starts[k]! - from);
+      return out;
+    };
+    /**
+     * A window that has not resynced yet goes on from its last cut (cuts found before a read's end
+     * are final: chunking restarts at each cut), so nothing is read twice.
+     */
+    const carryOn = async (w: Win, from: number, chunks: DiskEntry[], end: number): Promise<{ start: number; end: number; chunks: DiskEntry[] }> => {
+      for (;;) {
+        // Outside the byte budget: these reads are small and rare, and the caller may hold budget.
+        const r = await this.ingest(await this.readInto(d, from, end - from, run), run, { op: 'rechunk', final: end === w.segEnd, base: from, boundaries: boundariesIn(from, end), resyncAfter: Math.max(0, w.resyncAfter - from) });
         for (const c of r.chunks) chunks.push(c);
         from += r.chunks.reduce((a, c) => a + c.length, 0);
         if (r.resynced) return { start: w.start, end: from, chunks };
         if (end === w.segEnd) throw new RepositoryError('INTERNAL', 'chunking did not end at the segment end');
+        end = Math.min(w.segEnd, Math.max(end, from) + RESYNC_STEP);
       }
     };
-    await pipeline(wins, this.pool.size * 4, (w) => this.inflight.run(() => process(w)), (r, i) => {
-      results[i] = r;
-      run.totals.bytesDone += Math.min(wins[i]!.resyncAfter, r.end) - r.start;
-      run.input.onProgress?.({ ...run.totals });
-    });
+    const process = (w: Win) => carryOn(w, w.start, [], w.end);
+    // Windows are small: up to 64 of them (or 2 MiB) go to a worker as one buffer and one message.
+    const batches: number[][] = [];
+    for (let i = 0, bytes = 0; i < wins.length; i++) {
+      const n = wins[i]!.end - wins[i]!.start;
+      const cur = batches[batches.length - 1];
+      if (cur && cur.length < 64 && bytes + n <= 2 << 20) {
+        cur.push(i);
+        bytes += n;
+      } else {
+        batches.push([i]);
+        bytes = n;
+      }
+    }
+    await pipeline(
+      batches,
+      this.pool.size * 4,
+      (batch) =>
+        this.inflight.run(batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0), async () => {
+          const total = batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0);
+          if (run.input.signal?.aborted) throw abortError(run.input.signal);
+          const ab = this.buffers.take(total);
+          const parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number }> = [];
+          let at = 0;
+          const reads: Array<Promise<void>> = [];
+          for (const i of batch) {
+            const w = wins[i]!;
+            const length = w.end - w.start;
+            parts.push({ at, length, base: w.start, final: w.end === w.segEnd, boundaries: boundariesIn(w.start, w.end), resyncAfter: w.resyncAfter - w.start });
+            reads.push(this.readSlice(d, w.start, new Uint8Array(ab, at, length), run));
+            at += length;
+          }
+          await Promise.all(reads);
+          const rs = await this.ingestMany({ ab, len: total }, run, parts);
+          // The rare window that did not resync within its lookahead goes on alone.
+          return Promise.all(
+            rs.map((r, j) => {
+              const w = wins[batch[j]!]!;
+              const from = w.start + r.chunks.reduce((a, c) => a + c.length, 0);
+              if (r.resynced) return { start: w.start, end: from, chunks: r.chunks };
+              if (w.end === w.segEnd) throw new RepositoryError('INTERNAL', 'chunking did not end at the segment end');
+              return carryOn(w, from, [...r.chunks], Math.min(w.segEnd, Math.max(w.end, from) + RESYNC_STEP));
+            }),
+          );
+        }),
+      (rs, b) => {
+        batches[b]!.forEach((i, j) => {
+          results[i] = rs[j]!;
+          run.totals.bytesDone += Math.min(wins[i]!.resyncAfter, rs[j]!.end) - rs[j]!.start;
+        });
+        run.input.onProgress?.({ ...run.totals });
+      },
+    );
     // Splice: parent chunks between the windows, new chunks inside them. A window that resynced past
     // the start of the next one is redone from its resync point (rare: edits close together).
     const out: DiskEntry[] = [];
@@ -550,7 +721,7 @@ export class FilesystemRepository implements Repository {
       await pipeline(
         batches,
         this.pool.size * 2,
-        (batch) => this.inflight.run(async () => {
+        (batch) => this.inflight.run(RESTORE_BATCH_BYTES, async () => {
           if (signal?.aborted) throw abortError(signal);
           const chunks = batch.filter((b) => b.ix);
           if (chunks.length === 0) return { batch, data: Buffer.alloc(0) };

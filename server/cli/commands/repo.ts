@@ -161,7 +161,9 @@ export function register(program: Command): void {
       const images = await withRepo(opts, async (r) => {
         const sources = await Promise.all(specs.map((s) => openFileSource(s.file)));
         try {
-          const parents = await Promise.all(specs.map(async (s) => (extents.has(s.name) ? await r.latestPoint(s.name) : null)));
+          // NAME's latest point: the unchanged regions of an extents backup come from it, and a plain
+          // re-read is compared with it (unchanged chunks are recognised by hash, not re-chunked).
+          const parents = await Promise.all(specs.map((s) => r.latestPoint(s.name)));
           specs.forEach((s, i) => {
             if (extents.has(s.name) && !parents[i]) throw new UsageError(`${s.name} has no restore point yet: back it up in full first (without @extents)`);
           });

@@ -85,8 +85,9 @@ export const transfer = defineStep<BackupVmJobInput>({
         disksOut.push({ index: d.index, full, reason, changeId: d.changeId, sizeBytes: d.sizeBytes, bytesRead: 0, changedBytes: changed ? sum(changed) : d.sizeBytes });
         if (reason) await ctx.log(full ? 'warn' : 'info', `Disk ${d.index}: full read (${reason})`);
       }
-      // Disks without changed extents are read in full; the others take unchanged regions from the parent.
-      const parentPointId = p.parent && inputs.some((i) => i.changedExtents) ? p.parent.pointId : null;
+      // Disks with changed extents take unchanged regions from the parent; the others are read in
+      // full and compared with the parent (unchanged chunks recognised by hash).
+      const parentPointId = p.parent?.pointId ?? null;
       const total = inputs.reduce((a, i) => a + (i.changedExtents ? sum(i.changedExtents) : i.source.sizeBytes), 0);
       ctx.progress({ phase: 'transfer', bytesTotal: total, bytesDone: 0, startedAt: ctx.clock.now() });
       const started = Date.now();
