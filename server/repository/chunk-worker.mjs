@@ -3,6 +3,7 @@
 // restores and verification. Plain JavaScript so it loads the same way under tsx, vitest and the CLI.
 import { createCipheriv, createDecipheriv, createHash, createHmac, hash as oneShotHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
 import { chunkLengths, rechunkLengths } from './chunker.mjs';
@@ -89,6 +90,9 @@ function open(codec, payload, rawLen) {
   if (data.length !== rawLen) throw new Error(`chunk length ${data.length} is not the recorded ${rawLen}`);
   return data;
 }
+
+/** Where restore batches read their pack spans (reused, grown as needed). */
+let readBuf = Buffer.alloc(0);
 
 /** A file read into this worker's reusable buffer (valid until the next call). */
 let fileBuf = Buffer.alloc(0);
@@ -269,49 +273,46 @@ parentPort.on('message', (m) => {
         }
       }
       parentPort.postMessage({ id: m.id, ok: true, bad, bytes });
-    } else if (m.op === 'openPacked') {
-      // Records at `where` in the buffer, decoded in order into one buffer; each checked against its id.
-      const src = Buffer.from(m.buf);
+    } else if (m.op === 'restoreBatch') {
+      // Records of one restore batch: the spans are read here (one read each), every record is
+      // decoded into `out` in order and checked against its id; `out` goes back filled.
+      if (readBuf.length < m.total) readBuf = Buffer.allocUnsafe(Math.max(m.total, 8 << 20));
+      for (let i = 0; i < m.spanFile.length; i++) {
+        const file = path.join(m.dir, `${m.spanFile[i]}.pack`);
+        let fd;
+        try {
+          fd = fs.openSync(file, 'r');
+        } catch {
+          throw new Error(`pack ${m.spanFile[i]} is missing from the repository`);
+        }
+        try {
+          const len = m.spanTo[i] - m.spanFrom[i];
+          let done = 0;
+          while (done < len) {
+            const n = fs.readSync(fd, readBuf, m.spanAt[i] + done, len - done, m.spanFrom[i] + done);
+            if (n === 0) throw new Error(`pack ${m.spanFile[i]} is truncated (wanted ${len} bytes at ${m.spanFrom[i]})`);
+            done += n;
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
       const ids = Buffer.from(m.ids);
-      const n = m.storedLen.length;
-      let total = 0;
-      for (let i = 0; i < n; i++) total += m.rawLen[i];
-      const out = m.keep ? Buffer.allocUnsafe(total) : null;
+      const out = Buffer.from(m.out);
       const bad = [];
       let o = 0;
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < m.where.length; i++) {
         const id = ids.subarray(i * 32, i * 32 + 32);
         try {
-          const raw = open(m.codec[i], src.subarray(m.where[i], m.where[i] + m.storedLen[i]), m.rawLen[i]);
-          if (m.verify && !chunkId(raw).equals(id)) bad.push({ chunkId: id.toString('base64'), problem: 'content does not match its id' });
-          if (out) raw.copy(out, o);
+          const raw = open(m.codec[i], readBuf.subarray(m.where[i], m.where[i] + m.storedLen[i]), m.rawLen[i]);
+          if (!chunkId(raw).equals(id)) bad.push({ chunkId: id.toString('base64'), problem: 'content does not match its id' });
+          raw.copy(out, o);
         } catch (e) {
           bad.push({ chunkId: id.toString('base64'), problem: e instanceof Error ? e.message : String(e) });
-          if (out) out.fill(0, o, o + m.rawLen[i]);
         }
         o += m.rawLen[i];
       }
-      const data = out ?? Buffer.alloc(0);
-      const ab = data.buffer.byteLength === data.length ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
-      parentPort.postMessage({ id: m.id, ok: true, data: ab, bad }, [ab]);
-    } else if (m.op === 'open') {
-      // Records to raw bytes, each checked against its id when asked.
-      const src = Buffer.from(m.buf);
-      const outs = [];
-      const bad = [];
-      for (const it of m.items) {
-        try {
-          const raw = open(it.codec, src.subarray(it.offset, it.offset + it.storedLen), it.rawLen);
-          if (m.verify && !chunkId(raw).equals(Buffer.from(it.chunkId, 'base64'))) bad.push({ chunkId: it.chunkId, problem: 'content does not match its id' });
-          outs.push(raw);
-        } catch (e) {
-          bad.push({ chunkId: it.chunkId, problem: e instanceof Error ? e.message : String(e) });
-          outs.push(Buffer.alloc(it.rawLen));
-        }
-      }
-      const data = m.keep ? pack(outs) : Buffer.alloc(0);
-      const ab = data.buffer.byteLength === data.length ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
-      parentPort.postMessage({ id: m.id, ok: true, data: ab, bad }, [ab]);
+      parentPort.postMessage({ id: m.id, ok: true, out: m.out, bad }, [m.out]);
     } else {
       throw new Error(`unknown op ${m.op}`);
     }

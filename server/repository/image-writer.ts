@@ -13,8 +13,11 @@ const ZERO = Buffer.alloc(HOLE_MIN);
  * that are really there). Falls back to positioned buffered writes where O_DIRECT is not available.
  */
 export interface ImageWriter {
-  /** The next `length` bytes of the image: `data`, or zeros when null. Resolves when memory allows more. */
-  put(data: Buffer | null, length: number): Promise<void>;
+  /**
+   * The next `length` bytes of the image: `data`, or zeros when null. Resolves when memory allows
+   * more; `release` is called once `data` is no longer needed (written, or copied).
+   */
+  put(data: Buffer | null, length: number, release?: () => void): Promise<void>;
   /** Every byte put is durable and the file is `size` bytes long. */
   finish(size: number): Promise<void>;
   close(): Promise<void>;
@@ -26,11 +29,12 @@ export async function openImageWriter(file: string): Promise<ImageWriter> {
   const out = await fs.promises.open(file, 'w', 0o600);
   let pos = 0;
   return {
-    async put(data, length) {
+    async put(data, length, release) {
       if (data) {
         let w = 0;
         while (w < length) w += (await out.write(data, w, length - w, pos + w)).bytesWritten;
       }
+      release?.();
       pos += length;
     },
     async finish(size) {
@@ -47,11 +51,14 @@ function directImageWriter(q: DirectWriteQueue): ImageWriter {
   let pos = 0;
   let stageStart = 0;
   let stage: Buffer[] = [];
+  /** Who to tell when the staged buffers are written. */
+  let releases: Array<() => void> = [];
   let staged = 0;
   const waiting: Array<() => void> = [];
   let inflightBytes = 0;
-  const written = (n: number) => () => {
+  const written = (n: number, done: Array<() => void>) => () => {
     inflightBytes -= n;
+    for (const r of done) r();
     while (inflightBytes < 2 * FLUSH_BYTES && waiting.length) waiting.shift()!();
   };
   /** Writes the block-aligned prefix of the staged bytes (all of them, padded, when `all`). */
@@ -62,8 +69,9 @@ function directImageWriter(q: DirectWriteQueue): ImageWriter {
     const parts = stage;
     const padded = Math.ceil(count / DIRECT_ALIGN) * DIRECT_ALIGN;
     inflightBytes += padded;
-    q.write(parts, count, stageStart, written(padded));
+    q.write(parts, count, stageStart, written(padded, releases));
     stage = [];
+    releases = [];
     staged = 0;
     if (keep > 0) {
       // The unaligned rest starts the next block: copy it out of the parts just handed over.
@@ -80,7 +88,7 @@ function directImageWriter(q: DirectWriteQueue): ImageWriter {
       stageStart += count;
     }
   };
-  const stageBytes = (b: Buffer) => {
+  const stageBytes = (b: Buffer, release?: () => void) => {
     if (staged === 0) {
       // A new staging run starts at the block boundary; the bytes before pos in that block are zeros.
       stageStart = pos - (pos % DIRECT_ALIGN);
@@ -90,13 +98,14 @@ function directImageWriter(q: DirectWriteQueue): ImageWriter {
       }
     }
     stage.push(b);
+    if (release) releases.push(release);
     staged += b.length;
     pos += b.length;
     if (staged >= FLUSH_BYTES) flush(false);
   };
   return {
-    async put(data, length) {
-      if (data) stageBytes(data.length === length ? data : data.subarray(0, length));
+    async put(data, length, release) {
+      if (data) stageBytes(data.length === length ? data : data.subarray(0, length), release);
       else if (length < HOLE_MIN) stageBytes(ZERO.subarray(0, length));
       else {
         // A hole: complete the staged block with zeros, write what is staged, skip the rest.

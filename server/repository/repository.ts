@@ -679,11 +679,13 @@ export class FilesystemRepository implements Repository {
   // ------------------------------------------------------------------------------------------ restore
 
   /**
-   * Streams one disk's bytes in order, as runs: zero runs as `null`, runs of consecutive chunks as
-   * one buffer. Records adjacent in a pack are read with one read; the workers decode them and check
-   * each against its id; several batches are in flight.
+   * Streams one disk's bytes in order to `sink`, as runs: zero runs as `null`, runs of consecutive
+   * chunks as one buffer. Records adjacent in a pack are read with one read; the workers decode them
+   * and check each against its id; several batches are in flight. The sink calls `release` when it
+   * is done with a run's buffer (then the batch's buffer is reused; a sink that never calls it only
+   * leaves the buffer to the garbage collector).
    */
-  private async streamDisk(pointId: string, diskIndex: number, sink: (offset: number, data: Buffer | null, length: number) => Promise<void> | void, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
+  private async streamDisk(pointId: string, diskIndex: number, sink: (offset: number, data: Buffer | null, length: number, release?: () => void) => Promise<void> | void, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
     await this.ready;
     const m = await this.readPoint(pointId);
     const entries = m.disks.get(diskIndex);
@@ -708,44 +710,41 @@ export class FilesystemRepository implements Repository {
       }
     }
     if (cur.length) batches.push(cur);
-    const fhs = new Map<string, Promise<fs.promises.FileHandle>>();
-    const fhOf = (pack: string) => {
-      let fh = fhs.get(pack);
-      if (!fh) {
-        fh = this.packs.openPack(pack);
-        fhs.set(pack, fh);
-      }
-      return fh;
-    };
-    try {
-      await pipeline(
-        batches,
-        this.pool.size * 2,
-        (batch) => this.inflight.run(RESTORE_BATCH_BYTES, async () => {
+    const packDir = path.join(this.path, 'packs');
+    await pipeline(
+      batches,
+      this.pool.size * 2,
+      (batch) =>
+        this.inflight.run(RESTORE_BATCH_BYTES, async () => {
           if (signal?.aborted) throw abortError(signal);
           const chunks = batch.filter((b) => b.ix);
-          if (chunks.length === 0) return { batch, data: Buffer.alloc(0) };
-          // Spans of records adjacent in one pack, read at once (headers between them included).
-          type Span = { pack: string; from: number; to: number; at: number };
-          const spans: Span[] = [];
+          if (chunks.length === 0) return { batch, data: null, out: null };
+          // Spans of records adjacent in one pack (headers between them included): the worker reads
+          // each with one read, decodes every record into `out`, checks it against its id.
+          const spanFile: string[] = [];
+          const spanFrom: number[] = [];
+          const spanTo: number[] = [];
+          const spanAt: number[] = [];
           const where = new Float64Array(chunks.length);
           let total = 0;
+          let raw = 0;
           chunks.forEach((b, k) => {
             const ix = b.ix!;
-            const last = spans[spans.length - 1];
-            if (last && last.pack === ix.pack && ix.offset - RECORD_HEADER_BYTES === last.to && last.to - last.from < 32 << 20) {
-              where[k] = last.at + (ix.offset - last.from);
-              total += ix.offset + ix.storedLen - last.to;
-              last.to = ix.offset + ix.storedLen;
+            const last = spanFile.length - 1;
+            if (last >= 0 && spanFile[last] === ix.pack && ix.offset - RECORD_HEADER_BYTES === spanTo[last] && spanTo[last]! - spanFrom[last]! < 32 << 20) {
+              where[k] = spanAt[last]! + (ix.offset - spanFrom[last]!);
+              total += ix.offset + ix.storedLen - spanTo[last]!;
+              spanTo[last] = ix.offset + ix.storedLen;
             } else {
-              spans.push({ pack: ix.pack, from: ix.offset, to: ix.offset + ix.storedLen, at: total });
+              spanFile.push(ix.pack);
+              spanFrom.push(ix.offset);
+              spanTo.push(ix.offset + ix.storedLen);
+              spanAt.push(total);
               where[k] = total;
               total += ix.storedLen;
             }
+            raw += ix.rawLen;
           });
-          const ab = new ArrayBuffer(total);
-          const buf = Buffer.from(ab);
-          await Promise.all(spans.map(async (sp) => readExactly(await fhOf(sp.pack), buf, sp.at, sp.to - sp.from, sp.from, `pack ${sp.pack}`)));
           const storedLen = new Uint32Array(chunks.length);
           const rawLen = new Uint32Array(chunks.length);
           const codec = new Uint8Array(chunks.length);
@@ -756,34 +755,42 @@ export class FilesystemRepository implements Repository {
             codec[k] = b.ix!.codec;
             b.id!.copy(ids, k * 32);
           });
-          const r = await this.pool.call<{ data: ArrayBuffer; bad: Array<{ chunkId: string; problem: string }> }>(
+          const out = this.buffers.take(raw);
+          const r = await this.pool.call<{ out: ArrayBuffer; bad: Array<{ chunkId: string; problem: string }> }>(
             this.pool.pick(),
-            { op: 'openPacked', buf: ab, where, storedLen, rawLen, codec, ids: ids.buffer, verify: true, keep: true },
-            [ab, where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer],
+            { op: 'restoreBatch', dir: packDir, spanFile, spanFrom, spanTo, spanAt, total, where, storedLen, rawLen, codec, ids: ids.buffer, out },
+            [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer, out],
           );
-          if (r.bad.length) throw new RepositoryError('INTERNAL', `chunk ${r.bad[0]!.chunkId} is damaged: ${r.bad[0]!.problem} (run verify)`);
-          return { batch, data: Buffer.from(r.data) };
-        }),
-        async ({ batch, data }) => {
-          let o = 0;
-          for (let i = 0; i < batch.length; ) {
-            const b = batch[i]!;
-            if (!b.id) {
-              let len = 0;
-              for (; i < batch.length && !batch[i]!.id; i++) len += batch[i]!.length;
-              await sink(b.offset, null, len);
-              continue;
-            }
-            let len = 0;
-            for (; i < batch.length && batch[i]!.id; i++) len += batch[i]!.length;
-            await sink(b.offset, data.subarray(o, o + len), len);
-            o += len;
+          if (r.bad.length) {
+            this.buffers.give(r.out);
+            throw new RepositoryError('INTERNAL', `chunk ${r.bad[0]!.chunkId} is damaged: ${r.bad[0]!.problem} (run verify)`);
           }
-        },
-      );
-    } finally {
-      await Promise.allSettled([...fhs.values()].map(async (f) => (await f).close()));
-    }
+          return { batch, data: Buffer.from(r.out, 0, raw), out: r.out };
+        }),
+      async ({ batch, data, out }) => {
+        let o = 0;
+        // The batch's buffer goes back to the pool once the sink is done with every run of it.
+        let pending = 1;
+        const release = () => {
+          if (--pending === 0) this.buffers.give(out);
+        };
+        for (let i = 0; i < batch.length; ) {
+          const b = batch[i]!;
+          if (!b.id) {
+            let len = 0;
+            for (; i < batch.length && !batch[i]!.id; i++) len += batch[i]!.length;
+            await sink(b.offset, null, len);
+            continue;
+          }
+          let len = 0;
+          for (; i < batch.length && batch[i]!.id; i++) len += batch[i]!.length;
+          pending++;
+          await sink(b.offset, data!.subarray(o, o + len), len, release);
+          o += len;
+        }
+        release();
+      },
+    );
     return { sizeBytes };
   }
 
@@ -799,12 +806,12 @@ export class FilesystemRepository implements Repository {
       const { sizeBytes } = await this.streamDisk(
         input.pointId,
         input.diskIndex,
-        async (_offset, data, length) => {
+        async (_offset, data, length, release) => {
           if (data) {
             digest?.update(data);
             written += data.length;
           } else digest?.zeros(length);
-          await out.put(data, length);
+          await out.put(data, length, release);
           done += length;
           input.onProgress?.(done);
         },
@@ -820,7 +827,16 @@ export class FilesystemRepository implements Repository {
 
   async digestDisk(input: { pointId: string; diskIndex: number; signal?: AbortSignal }): Promise<{ digest: string; sizeBytes: number }> {
     const d = new ImageDigest();
-    const { sizeBytes } = await this.streamDisk(input.pointId, input.diskIndex, (_o, data, length) => void (data ? d.update(data) : d.zeros(length)), input.signal);
+    const { sizeBytes } = await this.streamDisk(
+      input.pointId,
+      input.diskIndex,
+      (_o, data, length, release) => {
+        if (data) d.update(data);
+        else d.zeros(length);
+        release?.();
+      },
+      input.signal,
+    );
     return { digest: d.digest(), sizeBytes };
   }
 
