@@ -9,7 +9,8 @@ import { parentPort } from 'node:worker_threads';
 import { chunkLengths, rechunkLengths } from './chunker.mjs';
 
 const require = createRequire(import.meta.url);
-const zstd = require('zstd-napi');
+// zstd's context API: compress into and decompress out of buffers we own (no copies, no allocations).
+const zstd = require('zstd-napi/binding');
 
 const CODEC_RAW = 0;
 const CODEC_ZSTD = 1;
@@ -18,8 +19,11 @@ const ZERO = Buffer.alloc(1 << 20);
 
 let encKey = null;
 let idKey = null;
-const compressor = new zstd.Compressor();
-compressor.setParameters({ compressionLevel: Number(process.env.QUIESCE_ZSTD_LEVEL ?? 1) });
+const cctx = new zstd.CCtx();
+cctx.setParameter(zstd.CParameter.compressionLevel, Number(process.env.QUIESCE_ZSTD_LEVEL ?? 1));
+const dctx = new zstd.DCtx();
+/** Room a record may need: its header plus zstd's bound (or the raw bytes), plus the seal's nonce and tag. */
+const recordBound = (rawLen) => RECORD_HEADER_BYTES + Math.max(zstd.compressBound(rawLen), rawLen) + 28;
 const seen = new Uint8Array(256);
 
 /**
@@ -39,7 +43,6 @@ function looksIncompressible(b) {
   }
   return distinct > 200;
 }
-const decompressor = new zstd.Decompressor();
 const segments = new Map();
 
 function isZero(b) {
@@ -56,27 +59,41 @@ function chunkId(b) {
   return oneShotHash ? oneShotHash('sha256', b, 'buffer') : createHash('sha256').update(b).digest();
 }
 
-function seal(raw) {
+/**
+ * Seals `raw` into `out` at `at` (the payload only; the caller writes the record header): zstd
+ * unless it looks or turns out incompressible, then AES-256-GCM when the repository is encrypted.
+ */
+function sealInto(raw, out, at) {
   let codec = CODEC_RAW;
-  let payload = raw;
+  let length = 0;
+  const dst = out.subarray(at);
   if (!looksIncompressible(raw)) {
-    const z = compressor.compress(raw);
+    const n = cctx.compress2(dst, raw);
     // Data that compresses little is stored as it is: decompression would cost more than it saves.
-    if (z.length < raw.length * 0.97) {
+    if (n < raw.length * 0.97) {
       codec = CODEC_ZSTD;
-      payload = z;
+      length = n;
     }
   }
+  if (codec === CODEC_RAW) length = raw.copy(dst, 0);
   if (encKey) {
     const nonce = randomBytes(12);
     const c = createCipheriv('aes-256-gcm', encKey, nonce);
-    payload = Buffer.concat([nonce, c.update(payload), c.final(), c.getAuthTag()]);
+    const sealed = Buffer.concat([nonce, c.update(dst.subarray(0, length)), c.final(), c.getAuthTag()]);
+    length = sealed.copy(dst, 0);
     codec |= ENCRYPTED;
   }
-  return { codec, payload };
+  return { codec, length };
 }
 
-function open(codec, payload, rawLen) {
+/** Scratch for chunks decoded only to be checked (verify): the biggest chunk is MAX_CHUNK. */
+const scratch = Buffer.allocUnsafe(1 << 17);
+
+/**
+ * Opens a stored record: decrypts, decompresses into `dst` (scratch when absent), checks the
+ * length; returns the raw bytes (a view of `dst`).
+ */
+function open(codec, payload, rawLen, dst = scratch) {
   let data = payload;
   if (codec & ENCRYPTED) {
     if (!encKey) throw new Error('chunk is encrypted but no key was given');
@@ -85,10 +102,13 @@ function open(codec, payload, rawLen) {
     data = Buffer.concat([d.update(data.subarray(12, data.length - 16)), d.final()]);
   }
   const base = codec & ~ENCRYPTED;
-  if (base === CODEC_ZSTD) data = decompressor.decompress(data);
-  else if (base !== CODEC_RAW) throw new Error(`unknown codec ${base}`);
-  if (data.length !== rawLen) throw new Error(`chunk length ${data.length} is not the recorded ${rawLen}`);
-  return data;
+  if (dst.length < rawLen) throw new Error(`chunk length ${rawLen} is more than a chunk can be`);
+  let n;
+  if (base === CODEC_ZSTD) n = dctx.decompress(dst.subarray(0, rawLen), data);
+  else if (base === CODEC_RAW) n = data.length === rawLen ? data.copy(dst, 0) : data.length;
+  else throw new Error(`unknown codec ${base}`);
+  if (n !== rawLen) throw new Error(`chunk length ${n} is not the recorded ${rawLen}`);
+  return dst.subarray(0, rawLen);
 }
 
 /** Where restore batches read their pack spans (reused, grown as needed). */
@@ -121,16 +141,6 @@ function giveBack(buf) {
   return buf.byteOffset === 0 ? buf.buffer : null;
 }
 
-function pack(parts) {
-  const total = parts.reduce((a, p) => a + p.length, 0);
-  const out = Buffer.allocUnsafe(total);
-  let o = 0;
-  for (const p of parts) {
-    p.copy(out, o);
-    o += p.length;
-  }
-  return out;
-}
 
 parentPort.on('message', (m) => {
   try {
@@ -215,27 +225,28 @@ parentPort.on('message', (m) => {
       const codecs = new Uint8Array(n);
       const storedLen = new Uint32Array(n);
       const at = new Float64Array(n);
-      const parts = [];
+      let room = 0;
+      for (const i of m.indices) room += recordBound(s.lengths[i]);
+      // Never from the shared pool: its ArrayBuffer is handed over whole.
+      const blob = Buffer.allocUnsafeSlow(room);
       let total = 0;
       for (let j = 0; j < n; j++) {
         const i = m.indices[j];
         const raw = s.buf.subarray(starts[i], starts[i] + s.lengths[i]);
-        const { codec, payload } = seal(raw);
-        const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
-        head.writeUInt8(codec, 0);
-        head.writeUInt32LE(payload.length, 1);
-        head.writeUInt32LE(raw.length, 5);
-        s.ids.copy(head, 9, i * 32, i * 32 + 32);
-        parts.push(head, payload);
+        const { codec, length } = sealInto(raw, blob, total + RECORD_HEADER_BYTES);
+        blob.writeUInt8(codec, total);
+        blob.writeUInt32LE(length, total + 1);
+        blob.writeUInt32LE(raw.length, total + 5);
+        s.ids.copy(blob, total + 9, i * 32, i * 32 + 32);
         codecs[j] = codec;
-        storedLen[j] = payload.length;
+        storedLen[j] = length;
         at[j] = total + RECORD_HEADER_BYTES;
-        total += RECORD_HEADER_BYTES + payload.length;
+        total += RECORD_HEADER_BYTES + length;
       }
-      const blob = pack(parts);
-      const ab = blob.buffer.byteLength === blob.length ? blob.buffer : blob.buffer.slice(blob.byteOffset, blob.byteOffset + blob.length);
+      // The records fill a prefix of the blob.
+      const ab = blob.buffer;
       const back = giveBack(s.buf);
-      parentPort.postMessage({ id: m.id, ok: true, codecs, storedLen, at, blob: ab, buf: back }, [ab, codecs.buffer, storedLen.buffer, at.buffer, ...(back ? [back] : [])]);
+      parentPort.postMessage({ id: m.id, ok: true, codecs, storedLen, at, blob: ab, blobLen: total, buf: back }, [ab, codecs.buffer, storedLen.buffer, at.buffer, ...(back ? [back] : [])]);
     } else if (m.op === 'drop') {
       const s = segments.get(m.seg);
       segments.delete(m.seg);
@@ -304,9 +315,9 @@ parentPort.on('message', (m) => {
       for (let i = 0; i < m.where.length; i++) {
         const id = ids.subarray(i * 32, i * 32 + 32);
         try {
-          const raw = open(m.codec[i], readBuf.subarray(m.where[i], m.where[i] + m.storedLen[i]), m.rawLen[i]);
+          // Decoded straight into its place in `out`.
+          const raw = open(m.codec[i], readBuf.subarray(m.where[i], m.where[i] + m.storedLen[i]), m.rawLen[i], out.subarray(o, o + m.rawLen[i]));
           if (!chunkId(raw).equals(id)) bad.push({ chunkId: id.toString('base64'), problem: 'content does not match its id' });
-          raw.copy(out, o);
         } catch (e) {
           bad.push({ chunkId: id.toString('base64'), problem: e instanceof Error ? e.message : String(e) });
         }

@@ -221,8 +221,7 @@ export class PackStore {
 
   /**
    * Appends a run of records; returns once it is queued within the writer's memory budget (not yet
-   * durable: `flush` makes it so). A write that fails fails the next `flush`, and its chunks stop
-   * counting as stored.
+   * durable: `flush` makes it so). A write that fails fails the next `flush`, and its chunks stop counting as stored.
    */
   async appendRecords(run: RecordRun): Promise<void> {
     if (this.failure) throw this.failure;

@@ -62,8 +62,6 @@ function summaryOf(h: PointHeader): PointSummary {
 }
 
 interface BackupRun {
-  claimed: Buffer[];
-  appended?: Set<string>;
   totals: { bytesTotal: number; bytesDone: number; bytesRead: number; storedBytesAdded: number };
   input: BackupInput;
 }
@@ -302,7 +300,7 @@ export class FilesystemRepository implements Repository {
     }
 
     const lock = await acquireLock(this.locksDir(), 'shared', `backup ${input.series}`, { waitMs: 10 * 60_000, ...(input.signal ? { signal: input.signal } : {}) });
-    const run: BackupRun = { claimed: [], totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input };
+    const run: BackupRun = { totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input };
     try {
       await this.packs.refresh();
       run.totals.bytesTotal = input.disks.reduce((a, d) => a + (d.changedExtents ? d.changedExtents.reduce((x, [, l]) => x + l, 0) : d.source.sizeBytes), 0);
@@ -345,10 +343,6 @@ export class FilesystemRepository implements Repository {
         seconds: (Date.now() - started) / 1000,
         disks: diskResults,
       };
-    } catch (e) {
-      // Chunks this backup claimed but never handed to the writer must not count as stored.
-      for (const id of run.claimed) if (this.packs.index.isPending(id) && !run.appended?.has(idKey(id))) this.packs.index.delete(id);
-      throw e;
     } finally {
       lock.release();
     }
@@ -396,7 +390,6 @@ export class FilesystemRepository implements Repository {
       chunks.push({ length: lengths[k]!, id });
       if (!this.packs.has(id)) {
         this.packs.index.set(id, null);
-        run.claimed.push(id);
         fresh.push(k);
       }
     }
@@ -405,14 +398,18 @@ export class FilesystemRepository implements Repository {
       this.buffers.give(d.buf);
       return chunks;
     }
-    const s = await this.pool.call<{ codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer; buf: ArrayBuffer | null }>(w, { op: 'seal', seg, indices: fresh });
-    this.buffers.give(s.buf);
-    const blob = Buffer.from(s.blob);
-    const entries = fresh.map((k, j) => ({ id: chunks[k]!.id!, at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: chunks[k]!.length, codec: s.codecs[j]! }));
-    run.appended ??= new Set();
-    for (const e of entries) run.appended.add(idKey(e.id));
-    await this.packs.appendRecords({ blob, entries });
-    run.totals.storedBytesAdded += blob.length;
+    try {
+      const s = await this.pool.call<{ codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer; blobLen: number; buf: ArrayBuffer | null }>(w, { op: 'seal', seg, indices: fresh });
+      this.buffers.give(s.buf);
+      const blob = Buffer.from(s.blob, 0, s.blobLen);
+      const entries = fresh.map((k, j) => ({ id: chunks[k]!.id!, at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: chunks[k]!.length, codec: s.codecs[j]! }));
+      await this.packs.appendRecords({ blob, entries });
+      run.totals.storedBytesAdded += blob.length;
+    } catch (e) {
+      // Claimed but never handed to the writer: they must not count as stored.
+      for (const k of fresh) if (this.packs.index.isPending(chunks[k]!.id!)) this.packs.index.delete(chunks[k]!.id!);
+      throw e;
+    }
     return chunks;
   }
 
