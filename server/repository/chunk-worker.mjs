@@ -114,23 +114,72 @@ function open(codec, payload, rawLen, dst = scratch) {
 /** Where restore batches read their pack spans (reused, grown as needed). */
 let readBuf = Buffer.alloc(0);
 
-/** A file read into this worker's reusable buffer (valid until the next call). */
-let fileBuf = Buffer.alloc(0);
-function readWhole(file) {
-  const fd = fs.openSync(file, 'r');
+/** Reads a whole file into `buf` (a bigger one when it does not fit); null when it cannot be read. */
+async function readFileInto(file, buf) {
+  let fh;
   try {
-    const size = fs.fstatSync(fd).size;
-    if (fileBuf.length < size) fileBuf = Buffer.allocUnsafe(Math.max(size, 40 << 20));
+    fh = await fs.promises.open(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const size = (await fh.stat()).size;
+    if (buf.length < size) buf = Buffer.allocUnsafe(size);
     let done = 0;
     while (done < size) {
-      const n = fs.readSync(fd, fileBuf, done, size - done, done);
-      if (n === 0) break;
-      done += n;
+      const { bytesRead } = await fh.read(buf, done, size - done, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
     }
-    return fileBuf.subarray(0, done);
+    return { buf, data: buf.subarray(0, done) };
   } finally {
-    fs.closeSync(fd);
+    await fh.close();
   }
+}
+
+/** Read buffers of verify calls, reused (a call that is reading holds one; two calls overlap). */
+const verifyBufs = [];
+
+/**
+ * Verifies a pack: read asynchronously (another call's check runs meanwhile), then each record's
+ * header must match the index, its payload must decode to its raw length and hash to its id.
+ * Returns the problems (by record) and the raw bytes checked.
+ */
+async function verifyPack(m) {
+  const read = await readFileInto(m.file, verifyBufs.pop() ?? Buffer.alloc(0));
+  try {
+    return checkPack(m, read?.data ?? null);
+  } finally {
+    if (read && verifyBufs.length < 3) verifyBufs.push(read.buf);
+  }
+}
+
+function checkPack(m, data) {
+  const bad = [];
+  if (!data) {
+    for (let i = 0; i < m.where.length; i++) bad.push({ index: i, problem: `pack ${m.pack} is missing` });
+    return { bad, bytes: 0 };
+  }
+  const ids = Buffer.from(m.ids);
+  let bytes = 0;
+  for (let i = 0; i < m.where.length; i++) {
+    const off = m.where[i];
+    const h = off - RECORD_HEADER_BYTES;
+    const id = ids.subarray(i * 32, i * 32 + 32);
+    if (off + m.storedLen[i] > data.length) bad.push({ index: i, problem: `pack ${m.pack} is truncated` });
+    else if (data[h] !== m.codec[i] || data.readUInt32LE(h + 1) !== m.storedLen[i] || data.readUInt32LE(h + 5) !== m.rawLen[i] || !data.subarray(h + 9, h + 41).equals(id))
+      bad.push({ index: i, problem: `record header in pack ${m.pack} does not match its index` });
+    else {
+      bytes += m.rawLen[i];
+      try {
+        const raw = open(m.codec[i], data.subarray(off, off + m.storedLen[i]), m.rawLen[i]);
+        if (!chunkId(raw).equals(id)) bad.push({ index: i, problem: 'content does not match its id' });
+      } catch (e) {
+        bad.push({ index: i, problem: e instanceof Error ? e.message : String(e) });
+      }
+    }
+  }
+  return { bad, bytes };
 }
 
 /** Record header in a pack: codec (1), stored length (4), raw length (4), chunk id (32). */
@@ -253,37 +302,10 @@ parentPort.on('message', (m) => {
       const back = s ? giveBack(s.buf) : null;
       parentPort.postMessage({ id: m.id, ok: true, buf: back }, back ? [back] : []);
     } else if (m.op === 'verifyPack') {
-      // A whole pack, read here: each record's header must match the index, its payload must
-      // decode to its raw length and hash to its id. Returns the problems and the raw bytes checked.
-      const bad = [];
-      let data;
-      try {
-        data = readWhole(m.file);
-      } catch {
-        for (let i = 0; i < m.where.length; i++) bad.push({ index: i, problem: `pack ${m.pack} is missing` });
-        parentPort.postMessage({ id: m.id, ok: true, bad, bytes: 0 });
-        return;
-      }
-      const ids = Buffer.from(m.ids);
-      let bytes = 0;
-      for (let i = 0; i < m.where.length; i++) {
-        const off = m.where[i];
-        const h = off - RECORD_HEADER_BYTES;
-        const id = ids.subarray(i * 32, i * 32 + 32);
-        if (off + m.storedLen[i] > data.length) bad.push({ index: i, problem: `pack ${m.pack} is truncated` });
-        else if (data[h] !== m.codec[i] || data.readUInt32LE(h + 1) !== m.storedLen[i] || data.readUInt32LE(h + 5) !== m.rawLen[i] || !data.subarray(h + 9, h + 41).equals(id))
-          bad.push({ index: i, problem: `record header in pack ${m.pack} does not match its index` });
-        else {
-          bytes += m.rawLen[i];
-          try {
-            const raw = open(m.codec[i], data.subarray(off, off + m.storedLen[i]), m.rawLen[i]);
-            if (!chunkId(raw).equals(id)) bad.push({ index: i, problem: 'content does not match its id' });
-          } catch (e) {
-            bad.push({ index: i, problem: e instanceof Error ? e.message : String(e) });
-          }
-        }
-      }
-      parentPort.postMessage({ id: m.id, ok: true, bad, bytes });
+      verifyPack(m).then(
+        (result) => parentPort.postMessage({ id: m.id, ok: true, ...result }),
+        (e) => parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+      );
     } else if (m.op === 'restoreBatch') {
       // Records of one restore batch: the spans are read here (one read each), every record is
       // decoded into `out` in order and checked against its id; `out` goes back filled.

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { DIRECT_ALIGN, DirectWriteQueue, openDirect } from './direct-io';
 
 /** Staged bytes written at once (and the most a writer holds besides the writes in flight). */
-const FLUSH_BYTES = 8 << 20;
+const FLUSH_BYTES = 4 << 20;
 /** Zero runs shorter than this are written (a hole costs a seek and a block of metadata). */
 const HOLE_MIN = 64 << 10;
 const ZERO = Buffer.alloc(HOLE_MIN);
@@ -25,7 +25,7 @@ export interface ImageWriter {
 
 export async function openImageWriter(file: string): Promise<ImageWriter> {
   const fd = openDirect(file, fs.constants.O_CREAT | fs.constants.O_TRUNC);
-  if (fd !== null) return directImageWriter(new DirectWriteQueue(fd, 3));
+  if (fd !== null) return directImageWriter(new DirectWriteQueue(fd, 2));
   const out = await fs.promises.open(file, 'w', 0o600);
   let pos = 0;
   return {

@@ -159,9 +159,13 @@ describe('repository on real files', () => {
     expect(rep.damagedChunks.length).toBeGreaterThanOrEqual(1);
     expect(rep.brokenPoints.length).toBeGreaterThanOrEqual(1);
     for (const d of rep.damagedChunks) expect(d.points.every((p) => rep.brokenPoints.includes(p))).toBe(true);
+    // Restoring a broken point fails, clearly, as often as it is tried; the repository stays usable.
+    for (let i = 0; i < 12; i++) await expect(repo.restoreDisk({ pointId: rep.brokenPoints[0]!, diskIndex: 0, outPath: path.join(dir, 'broken.out') })).rejects.toThrow(/damaged/);
     bytes[at] = bytes[at]! ^ 0x01;
     fs.writeFileSync(f, bytes);
     expect((await repo.verify()).ok).toBe(true);
+    await repo.restoreDisk({ pointId: rep.brokenPoints[0]!, diskIndex: 0, outPath: path.join(dir, 'broken.out') });
+    fs.rmSync(path.join(dir, 'broken.out'));
   });
 
   it('prune then gc frees unreferenced chunks and keeps every remaining point restorable', async () => {

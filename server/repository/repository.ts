@@ -43,7 +43,8 @@ const RESYNC_LOOKAHEAD = 32 * 1024;
 const RESYNC_STEP = 64 * 1024;
 /** Changed extents closer than this share one window. */
 const MERGE_GAP = 64 * 1024;
-const RESTORE_BATCH_BYTES = 4 << 20;
+/** Chunk bytes per restore batch (so that a batch's raw bytes fit a 4 MiB pooled buffer). */
+const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK;
 
 function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new RepositoryError('CONFLICT', 'backup aborted');
@@ -147,19 +148,29 @@ class ByteBudget {
     this.free = capacity;
   }
   async run<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
-    const need = Math.min(bytes, this.capacity);
-    if (this.waiting.length || this.free < need) await new Promise<void>((go) => this.waiting.push({ bytes: need, go }));
-    else this.free -= need;
+    const release = await this.acquire(bytes);
     try {
       return await fn();
     } finally {
+      release();
+    }
+  }
+  /** Takes `bytes` of the budget until the returned function is called (once). */
+  async acquire(bytes: number): Promise<() => void> {
+    const need = Math.min(bytes, this.capacity);
+    if (this.waiting.length || this.free < need) await new Promise<void>((go) => this.waiting.push({ bytes: need, go }));
+    else this.free -= need;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
       this.free += need;
       while (this.waiting.length && this.free >= this.waiting[0]!.bytes) {
         const w = this.waiting.shift()!;
         this.free -= w.bytes;
         w.go();
       }
-    }
+    };
   }
 }
 
@@ -708,86 +719,107 @@ export class FilesystemRepository implements Repository {
     }
     if (cur.length) batches.push(cur);
     const packDir = path.join(this.path, 'packs');
-    await pipeline(
-      batches,
-      this.pool.size * 2,
-      (batch) =>
-        this.inflight.run(RESTORE_BATCH_BYTES, async () => {
-          if (signal?.aborted) throw abortError(signal);
-          const chunks = batch.filter((b) => b.ix);
-          if (chunks.length === 0) return { batch, data: null, out: null };
-          // Spans of records adjacent in one pack (headers between them included): the worker reads
-          // each with one read, decodes every record into `out`, checks it against its id.
-          const spanFile: string[] = [];
-          const spanFrom: number[] = [];
-          const spanTo: number[] = [];
-          const spanAt: number[] = [];
-          const where = new Float64Array(chunks.length);
-          let total = 0;
-          let raw = 0;
-          chunks.forEach((b, k) => {
-            const ix = b.ix!;
-            const last = spanFile.length - 1;
-            if (last >= 0 && spanFile[last] === ix.pack && ix.offset - RECORD_HEADER_BYTES === spanTo[last] && spanTo[last]! - spanFrom[last]! < 32 << 20) {
-              where[k] = spanAt[last]! + (ix.offset - spanFrom[last]!);
-              total += ix.offset + ix.storedLen - spanTo[last]!;
-              spanTo[last] = ix.offset + ix.storedLen;
-            } else {
-              spanFile.push(ix.pack);
-              spanFrom.push(ix.offset);
-              spanTo.push(ix.offset + ix.storedLen);
-              spanAt.push(total);
-              where[k] = total;
-              total += ix.storedLen;
+    // Budget taken by batches not handed to the sink yet: given back if the stream fails.
+    const held = new Set<() => void>();
+    let ended = false;
+    try {
+      await pipeline(
+        batches,
+        this.pool.size * 2,
+        async (batch) => {
+          // The budget is held until the sink has taken the batch (its writer bounds what it holds).
+          const taken = await this.inflight.acquire(RESTORE_BATCH_BYTES);
+          const free = () => {
+            held.delete(free);
+            taken();
+          };
+          held.add(free);
+          try {
+            if (ended) throw new RepositoryError('CONFLICT', 'the restore stream has ended');
+            if (signal?.aborted) throw abortError(signal);
+            const chunks = batch.filter((b) => b.ix);
+            if (chunks.length === 0) return { batch, data: null, out: null, free };
+            // Spans of records adjacent in one pack (headers between them included): the worker reads
+            // each with one read, decodes every record into `out`, checks it against its id.
+            const spanFile: string[] = [];
+            const spanFrom: number[] = [];
+            const spanTo: number[] = [];
+            const spanAt: number[] = [];
+            const where = new Float64Array(chunks.length);
+            let total = 0;
+            let raw = 0;
+            chunks.forEach((b, k) => {
+              const ix = b.ix!;
+              const last = spanFile.length - 1;
+              if (last >= 0 && spanFile[last] === ix.pack && ix.offset - RECORD_HEADER_BYTES === spanTo[last] && spanTo[last]! - spanFrom[last]! < 32 << 20) {
+                where[k] = spanAt[last]! + (ix.offset - spanFrom[last]!);
+                total += ix.offset + ix.storedLen - spanTo[last]!;
+                spanTo[last] = ix.offset + ix.storedLen;
+              } else {
+                spanFile.push(ix.pack);
+                spanFrom.push(ix.offset);
+                spanTo.push(ix.offset + ix.storedLen);
+                spanAt.push(total);
+                where[k] = total;
+                total += ix.storedLen;
+              }
+              raw += ix.rawLen;
+            });
+            const storedLen = new Uint32Array(chunks.length);
+            const rawLen = new Uint32Array(chunks.length);
+            const codec = new Uint8Array(chunks.length);
+            const ids = Buffer.alloc(chunks.length * 32);
+            chunks.forEach((b, k) => {
+              storedLen[k] = b.ix!.storedLen;
+              rawLen[k] = b.ix!.rawLen;
+              codec[k] = b.ix!.codec;
+              b.id!.copy(ids, k * 32);
+            });
+            const out = this.buffers.take(raw);
+            const r = await this.pool.call<{ out: ArrayBuffer; bad: Array<{ chunkId: string; problem: string }> }>(
+              this.pool.pick(),
+              { op: 'restoreBatch', dir: packDir, spanFile, spanFrom, spanTo, spanAt, total, where, storedLen, rawLen, codec, ids: ids.buffer, out },
+              [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer, out],
+            );
+            if (r.bad.length) {
+              this.buffers.give(r.out);
+              throw new RepositoryError('INTERNAL', `chunk ${r.bad[0]!.chunkId} is damaged: ${r.bad[0]!.problem} (run verify)`);
             }
-            raw += ix.rawLen;
-          });
-          const storedLen = new Uint32Array(chunks.length);
-          const rawLen = new Uint32Array(chunks.length);
-          const codec = new Uint8Array(chunks.length);
-          const ids = Buffer.alloc(chunks.length * 32);
-          chunks.forEach((b, k) => {
-            storedLen[k] = b.ix!.storedLen;
-            rawLen[k] = b.ix!.rawLen;
-            codec[k] = b.ix!.codec;
-            b.id!.copy(ids, k * 32);
-          });
-          const out = this.buffers.take(raw);
-          const r = await this.pool.call<{ out: ArrayBuffer; bad: Array<{ chunkId: string; problem: string }> }>(
-            this.pool.pick(),
-            { op: 'restoreBatch', dir: packDir, spanFile, spanFrom, spanTo, spanAt, total, where, storedLen, rawLen, codec, ids: ids.buffer, out },
-            [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer, out],
-          );
-          if (r.bad.length) {
-            this.buffers.give(r.out);
-            throw new RepositoryError('INTERNAL', `chunk ${r.bad[0]!.chunkId} is damaged: ${r.bad[0]!.problem} (run verify)`);
+            return { batch, data: Buffer.from(r.out, 0, raw), out: r.out, free };
+          } catch (e) {
+            free();
+            throw e;
           }
-          return { batch, data: Buffer.from(r.out, 0, raw), out: r.out };
-        }),
-      async ({ batch, data, out }) => {
-        let o = 0;
-        // The batch's buffer goes back to the pool once the sink is done with every run of it.
-        let pending = 1;
-        const release = () => {
-          if (--pending === 0) this.buffers.give(out);
-        };
-        for (let i = 0; i < batch.length; ) {
-          const b = batch[i]!;
-          if (!b.id) {
+        },
+        async ({ batch, data, out, free }) => {
+          let o = 0;
+          // The batch's buffer goes back to the pool once the sink is done with every run of it.
+          let pending = 1;
+          const release = () => {
+            if (--pending === 0) this.buffers.give(out);
+          };
+          for (let i = 0; i < batch.length; ) {
+            const b = batch[i]!;
+            if (!b.id) {
+              let len = 0;
+              for (; i < batch.length && !batch[i]!.id; i++) len += batch[i]!.length;
+              await sink(b.offset, null, len);
+              continue;
+            }
             let len = 0;
-            for (; i < batch.length && !batch[i]!.id; i++) len += batch[i]!.length;
-            await sink(b.offset, null, len);
-            continue;
+            for (; i < batch.length && batch[i]!.id; i++) len += batch[i]!.length;
+            pending++;
+            await sink(b.offset, data!.subarray(o, o + len), len, release);
+            o += len;
           }
-          let len = 0;
-          for (; i < batch.length && batch[i]!.id; i++) len += batch[i]!.length;
-          pending++;
-          await sink(b.offset, data!.subarray(o, o + len), len, release);
-          o += len;
-        }
-        release();
-      },
-    );
+          release();
+          free();
+        },
+      );
+    } finally {
+      ended = true;
+      for (const free of [...held]) free();
+    }
     return { sizeBytes };
   }
 
@@ -873,32 +905,29 @@ export class FilesystemRepository implements Repository {
     let bytesChecked = 0;
     const packDir = path.join(this.path, 'packs');
     const idxNames = (await fs.promises.readdir(packDir)).filter((n) => n.endsWith('.idx'));
-    // Packs are checked in parallel, in any order: a worker reads each pack once, checks every
-    // record's header against the index, decodes it and re-hashes it; only the problems come back.
-    await unordered(
-      idxNames,
-      this.pool.size * 2,
-      async (n) => {
-        if (input.signal?.aborted) throw abortError(input.signal);
-        const pack = n.slice(0, -4);
-        const entries = decodeIdx(await fs.promises.readFile(path.join(packDir, n)), n).filter((e) => !wanted || wanted.has(idKey(e.id)));
-        if (entries.length === 0) return;
-        const where = new Float64Array(entries.map((e) => e.offset));
-        const storedLen = new Uint32Array(entries.map((e) => e.storedLen));
-        const rawLen = new Uint32Array(entries.map((e) => e.rawLen));
-        const codec = new Uint8Array(entries.map((e) => e.codec));
-        const ids = Buffer.alloc(entries.length * 32);
-        entries.forEach((e, k) => e.id.copy(ids, k * 32));
-        const r = await this.pool.call<{ bad: Array<{ index: number; problem: string }>; bytes: number }>(
-          this.pool.pick(),
-          { op: 'verifyPack', file: path.join(packDir, `${pack}.pack`), pack, where, storedLen, rawLen, codec, ids: ids.buffer },
-          [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer],
-        );
-        for (const b of r.bad) damaged.set(idKey(entries[b.index]!.id), b.problem);
-        chunksChecked += entries.length;
-        bytesChecked += r.bytes;
-      },
-    );
+    // Packs are checked in parallel, in any order, two per worker at a time: a worker reads a pack
+    // (asynchronously: it checks another meanwhile), checks every record's header against the
+    // index, decodes it and re-hashes it; only the problems come back.
+    await unordered(idxNames, this.pool.size * 2, async (n) => {
+      if (input.signal?.aborted) throw abortError(input.signal);
+      const pack = n.slice(0, -4);
+      const entries = decodeIdx(await fs.promises.readFile(path.join(packDir, n)), n).filter((e) => !wanted || wanted.has(idKey(e.id)));
+      if (entries.length === 0) return;
+      const where = new Float64Array(entries.map((e) => e.offset));
+      const storedLen = new Uint32Array(entries.map((e) => e.storedLen));
+      const rawLen = new Uint32Array(entries.map((e) => e.rawLen));
+      const codec = new Uint8Array(entries.map((e) => e.codec));
+      const ids = Buffer.alloc(entries.length * 32);
+      entries.forEach((e, k) => e.id.copy(ids, k * 32));
+      const r = await this.pool.call<{ bad: Array<{ index: number; problem: string }>; bytes: number }>(
+        this.pool.pick(),
+        { op: 'verifyPack', file: path.join(packDir, `${pack}.pack`), pack, where, storedLen, rawLen, codec, ids: ids.buffer },
+        [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer as ArrayBuffer],
+      );
+      for (const b of r.bad) damaged.set(idKey(entries[b.index]!.id), b.problem);
+      chunksChecked += entries.length;
+      bytesChecked += r.bytes;
+    });
     // Chunks a manifest names that no pack holds.
     for (const p of points) for (const es of p.disks.values()) for (const e of es) if (e.id && !this.packs.index.get(e.id)) damaged.set(idKey(e.id), 'missing from every pack index');
     const byChunk = new Map<string, string[]>();
