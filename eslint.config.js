@@ -4,7 +4,7 @@ import drizzle from 'eslint-plugin-drizzle';
 import reactHooks from 'eslint-plugin-react-hooks';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.next/', '.quiesce/', '.tmp/', 'db/migrations/', 'next-env.d.ts', 'test-results/', 'playwright-report/', 'bench-results/'] },
+  { ignores: ['node_modules/', '.next/', '.quiesce/', '.tmp/', 'db/migrations/', 'next-env.d.ts', 'test-results/', 'playwright-report/', 'bench-results/', 'build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,45 +1,23 @@
 // Builds the Next.js dashboard when the sources changed since the last build (fingerprint of
 // paths, sizes and mtimes of everything the build reads). Used by `npm start` and the e2e runner.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { sourceFingerprint } from './source-fingerprint.mjs';
 
 export const root = path.resolve(import.meta.dirname, '..');
 
-function walk(dir, out) {
-  let entries;
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p, out);
-    else if (/\.(tsx?|css|mjs|js|json)$/.test(e.name)) out.push(p);
-  }
-}
-
-function sourceFingerprint() {
-  const files = [];
-  for (const d of ['app', 'components', 'server', 'db/schema']) walk(path.join(root, d), files);
-  for (const f of ['next.config.js', 'postcss.config.mjs', 'package-lock.json', 'tsconfig.json', 'env.ts']) files.push(path.join(root, f));
-  const h = createHash('sha256');
-  for (const f of files.sort()) {
-    try {
-      const s = fs.statSync(f);
-      h.update(`${path.relative(root, f)}:${s.size}:${s.mtimeMs}\n`);
-    } catch {
-      /* optional file */
-    }
-  }
-  return h.digest('hex');
-}
+const sourceFingerprintOfDashboard = () =>
+  sourceFingerprint({
+    root,
+    dirs: ['app', 'components', 'server', 'db/schema'],
+    files: ['next.config.js', 'postcss.config.mjs', 'package-lock.json', 'tsconfig.json', 'env.ts'],
+    include: /\.(tsx?|css|mjs|js|json)$/,
+  });
 
 export function buildIfNeeded() {
   const stamp = path.join(root, '.next', 'quiesce-build-fingerprint');
-  const fp = sourceFingerprint();
+  const fp = sourceFingerprintOfDashboard();
   const built = fs.existsSync(path.join(root, '.next', 'BUILD_ID')) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === fp;
   if (built) return;
   process.stderr.write('quiesce: building the dashboard (first start or sources changed)…\n');
@@ -53,5 +31,5 @@ export function buildIfNeeded() {
     process.exit(r.status ?? 1);
   }
   // The build may touch files it reads (Next rewrites tsconfig.json): stamp what it leaves.
-  fs.writeFileSync(stamp, sourceFingerprint());
+  fs.writeFileSync(stamp, sourceFingerprintOfDashboard());
 }
