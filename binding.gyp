@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "quiesce_chunker",
-      "sources": ["native/chunker.c"],
+      "target_name": "quiesce_native",
+      "sources": ["native/data-plane.c"],
       "cflags": ["-O3"],
       "defines": ["NAPI_VERSION=8"]
     }

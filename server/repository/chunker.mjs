@@ -10,7 +10,7 @@
 // zero chunk up to the next multiple of MAX_CHUNK of the disk: zero runs are cut on an absolute grid,
 // found by a fast compare, never hashed, and an edit inside free space resyncs at the next grid point.
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { native } from './native.mjs';
 
 /**
  * Defaults for new repositories: at least 8 KiB, then a cut with probability 2^-14 per byte (about
@@ -45,16 +45,9 @@ export const GEAR = (() => {
 
 const ZERO = Buffer.alloc(MAX_CHUNK);
 
-/** The same algorithm in C (native/chunker.c, built at install); the JavaScript below is the reference and the fallback. */
-export const native = (() => {
-  try {
-    const addon = createRequire(import.meta.url)('../../build/Release/quiesce_chunker.node');
-    addon.setGear(GEAR);
-    return addon;
-  } catch {
-    return null;
-  }
-})();
+// The same algorithm in C (native/data-plane.c); the JavaScript below is the reference and the fallback.
+if (native) native.setGear(GEAR);
+export { native };
 
 /** The next multiple of MAX_CHUNK (absolute disk offset) after `start`, as a buffer position. */
 function nextGrid(base, start) {

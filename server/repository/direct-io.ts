@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { native } from './chunker.mjs';
+import { native } from './native.mjs';
 
 /** Block size of direct writes (offsets and lengths are multiples of it; the addon aligns memory). */
 export const DIRECT_ALIGN = 4096;

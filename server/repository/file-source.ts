@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { native } from './chunker.mjs';
+import { native } from './native.mjs';
 import { RepositoryError } from './format';
 import { readExactly } from './files';
 import type { ImageSource } from './types';

@@ -1,5 +1,8 @@
-// Content-defined chunking, native: the same cuts as server/repository/chunker.mjs (the reference
-// implementation; tests check both agree), several times faster than the JavaScript loop.
+// The data plane's native addon (loaded by server/repository/native.mjs):
+//   chunk        content-defined chunking, the same cuts as server/repository/chunker.mjs (the
+//                reference implementation; tests check both agree), several times faster;
+//   dataExtents  where a sparse file has data (SEEK_DATA / SEEK_HOLE);
+//   directWrite  aligned O_DIRECT writes on libuv's thread pool.
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include <node_api.h>
 #include <stdint.h>
@@ -12,7 +15,7 @@
 static int32_t GEAR[256];
 static uint8_t ZERO[65536];
 
-#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "quiesce_chunker: " #call); return NULL; } } while (0)
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "quiesce_native: " #call); return NULL; } } while (0)
 
 static napi_value set_gear(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
