@@ -60,6 +60,8 @@ export interface ChaosReport {
   jobs: Record<string, number>;
   transports: Record<string, { points: number; inconsistent: number }>;
   medianWriteThroughWindowMs: number | null;
+  /** Median time the DirectSAN jobs waited for the cache to destage (lab ms): the window's floor. */
+  medianDestageMs: number | null;
   orphanSweep: { snapshotsRemoved: number; overridesRestored: number; pinsRemoved: number };
   wallSeconds: number;
 }
@@ -224,10 +226,10 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
   const statusRows = await db.select({ status: jobs.status, n: sql<number>`count(*)::int` }).from(jobs).groupBy(jobs.status);
   const jobCounts = Object.fromEntries(statusRows.map((r) => [r.status, r.n]));
   const nonTerminal = statusRows.filter((r) => !TERMINAL_STATUSES.includes(r.status)).reduce((a, r) => a + r.n, 0);
-  const windows = (await db.select({ result: jobs.result }).from(jobs).where(eq(jobs.status, 'succeeded')))
-    .map((r) => r.result as { writeBackBarrier?: boolean; writeThroughWindowMs?: number } | null)
-    .filter((r) => r?.writeBackBarrier)
-    .map((r) => r!.writeThroughWindowMs ?? 0);
+  const barriers = (await db.select({ result: jobs.result }).from(jobs).where(eq(jobs.status, 'succeeded')))
+    .map((r) => r.result as { writeBackBarrier?: boolean; writeThroughWindowMs?: number; destageMs?: number } | null)
+    .filter((r) => r?.writeBackBarrier);
+  const windows = barriers.map((r) => r!.writeThroughWindowMs ?? 0);
   await storage.closeAll();
   await database.close();
   if (!opts.keepDir) fs.rmSync(dir, { recursive: true, force: true });
@@ -248,6 +250,7 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
     jobs: jobCounts,
     transports,
     medianWriteThroughWindowMs: median(windows),
+    medianDestageMs: median(barriers.map((r) => r!.destageMs ?? 0)),
     orphanSweep: { snapshotsRemoved: sweep.snapshotsRemoved.length, overridesRestored: sweep.overridesRestored.length, pinsRemoved: sweep.pinsRemoved.length },
     wallSeconds: Math.round((Date.now() - wallStart) / 100) / 10,
   };

@@ -190,6 +190,39 @@ function giveBack(buf) {
   return buf.byteOffset === 0 ? buf.buffer : null;
 }
 
+/**
+ * Buffers this worker reads source files into (a source with a descriptor is read here, so its
+ * bytes never cross threads: no transfers, no external-memory collections on either side).
+ */
+const ownBuffers = [];
+const OWN_BUFFER_BYTES = 8 << 20;
+
+/**
+ * The bytes a message names: `buf` handed over by the main thread, or `reads` ([file offset,
+ * buffer offset, length] triples) of the descriptor `fd` read into one of this worker's buffers.
+ */
+function input(m) {
+  if (m.fd === undefined) return { buf: Buffer.from(m.buf, 0, m.len ?? m.buf.byteLength), own: false };
+  let buf = ownBuffers.pop();
+  if (!buf || buf.length < m.len) buf = Buffer.allocUnsafeSlow(Math.max(OWN_BUFFER_BYTES, m.len));
+  for (let i = 0; i < m.reads.length; i += 3) {
+    const [pos, at, length] = [m.reads[i], m.reads[i + 1], m.reads[i + 2]];
+    for (let done = 0; done < length; ) {
+      const n = fs.readSync(m.fd, buf, at + done, length - done, pos + done);
+      if (n === 0) throw new Error(`the source ends before byte ${pos + length} (read ${done} of ${length} bytes at ${pos})`);
+      done += n;
+    }
+  }
+  return { buf: buf.subarray(0, m.len), own: true };
+}
+
+/** Done with a segment's bytes: this worker's buffer is kept for the next read, the main thread's goes back (returned: transfer it). */
+function release(seg) {
+  if (!seg.own) return giveBack(seg.buf);
+  if (ownBuffers.length < 4) ownBuffers.push(Buffer.from(seg.buf.buffer));
+  return null;
+}
+
 
 parentPort.on('message', (m) => {
   try {
@@ -200,7 +233,7 @@ parentPort.on('message', (m) => {
     } else if (m.op === 'chunk' || m.op === 'rechunk' || m.op === 'hash') {
       // Cut the buffer into chunks (content-defined, or the given lengths), name each one; zero
       // chunks get no id. The buffer stays here for 'seal'.
-      const buf = Buffer.from(m.buf, 0, m.len ?? m.buf.byteLength);
+      const { buf, own } = input(m);
       let resynced = true;
       let lengths = m.lengths;
       if (m.op === 'chunk') lengths = chunkLengths(buf, buf.length, m.final, m.base, m.cut);
@@ -217,7 +250,7 @@ parentPort.on('message', (m) => {
       }
       if (m.keep === false) {
         // Only the names were wanted: the buffer goes straight back.
-        const back = giveBack(buf);
+        const back = release({ buf, own });
         parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: ids.buffer, zero: zero.buffer, buf: back }, [ids.buffer, zero.buffer, ...(back ? [back] : [])]);
         return;
       }
@@ -226,7 +259,7 @@ parentPort.on('message', (m) => {
         starts[i] = p;
         p += lengths[i];
       }
-      segments.set(m.seg, { buf, starts, lengths, ids });
+      segments.set(m.seg, { buf, own, starts, lengths, ids });
       // The ids go back as a copy: the worker keeps its own for the records of 'seal'.
       const out = new Uint8Array(ids.length);
       out.set(ids);
@@ -234,7 +267,7 @@ parentPort.on('message', (m) => {
     } else if (m.op === 'rechunkMany') {
       // Several incremental windows read into one buffer (one round trip instead of one each):
       // each part is re-chunked on its own; the chunks of all parts are named in order.
-      const buf = Buffer.from(m.buf, 0, m.len);
+      const { buf, own } = input(m);
       const partLengths = [];
       const resynced = [];
       const allStarts = [];
@@ -259,7 +292,7 @@ parentPort.on('message', (m) => {
         if (isZero(c)) zero[i] = 1;
         else chunkId(c).copy(ids, i * 32);
       }
-      segments.set(m.seg, { buf, starts: allStarts, lengths: allLengths, ids });
+      segments.set(m.seg, { buf, own, starts: allStarts, lengths: allLengths, ids });
       const out = new Uint8Array(ids.length);
       out.set(ids);
       parentPort.postMessage({ id: m.id, ok: true, partLengths, resynced, ids: out.buffer, zero: zero.buffer }, [out.buffer, zero.buffer]);
@@ -276,8 +309,9 @@ parentPort.on('message', (m) => {
       const at = new Float64Array(n);
       let room = 0;
       for (const i of m.indices) room += recordBound(s.lengths[i]);
-      // Never from the shared pool: its ArrayBuffer is handed over whole.
-      const blob = Buffer.allocUnsafeSlow(room);
+      // The main thread's recycled blob when it has room, else a new one (never from Node's shared
+      // pool: the ArrayBuffer is handed over whole).
+      const blob = m.blob && m.blob.byteLength >= room ? Buffer.from(m.blob) : Buffer.allocUnsafeSlow(room);
       let total = 0;
       for (let j = 0; j < n; j++) {
         const i = m.indices[j];
@@ -294,12 +328,12 @@ parentPort.on('message', (m) => {
       }
       // The records fill a prefix of the blob.
       const ab = blob.buffer;
-      const back = giveBack(s.buf);
+      const back = release(s);
       parentPort.postMessage({ id: m.id, ok: true, codecs, storedLen, at, blob: ab, blobLen: total, buf: back }, [ab, codecs.buffer, storedLen.buffer, at.buffer, ...(back ? [back] : [])]);
     } else if (m.op === 'drop') {
       const s = segments.get(m.seg);
       segments.delete(m.seg);
-      const back = s ? giveBack(s.buf) : null;
+      const back = s ? release(s) : null;
       parentPort.postMessage({ id: m.id, ok: true, buf: back }, back ? [back] : []);
     } else if (m.op === 'verifyPack') {
       verifyPack(m).then(

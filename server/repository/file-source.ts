@@ -21,6 +21,7 @@ export async function openFileSource(file: string): Promise<ImageSource & { clos
   const sizeBytes = st.isFile() ? st.size : Number((await fh.stat()).size);
   return {
     sizeBytes,
+    fd: fh.fd,
     async read(offset, length) {
       const buf = Buffer.allocUnsafe(length);
       await readExactly(fh, buf, 0, length, offset, file);

@@ -223,7 +223,7 @@ export class PackStore {
    * Appends a run of records; returns once it is queued within the writer's memory budget (not yet
    * durable: `flush` makes it so). A write that fails fails the next `flush`, and its chunks stop counting as stored.
    */
-  async appendRecords(run: RecordRun): Promise<void> {
+  async appendRecords(run: RecordRun, written?: () => void): Promise<void> {
     if (this.failure) throw this.failure;
     for (const e of run.entries) if (!this.index.has(e.id)) this.index.set(e.id, null);
     if (!this.current) {
@@ -236,7 +236,11 @@ export class PackStore {
     for (const e of run.entries) cur.entries.push({ id: e.id, offset: at + e.at, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
     cur.size += run.blob.length;
     this.queuedBytes += run.blob.length;
-    cur.io.write(run.blob, at, () => this.release(run.blob.length));
+    cur.io.write(run.blob, at, () => {
+      this.release(run.blob.length);
+      // The writer is done with the blob (written, or copied where it waits).
+      written?.();
+    });
     if (cur.size >= PACK_TARGET_BYTES) this.rotate();
     while (this.queuedBytes > WRITE_QUEUE_BYTES && !this.failure) await new Promise<void>((r) => this.waitingRoom.push(r));
   }

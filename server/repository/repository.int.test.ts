@@ -73,13 +73,19 @@ describe('repository on real files', () => {
     fs.closeSync(fd);
     const s = await openFileSource(imgA);
     const inc = await repo.backup({ series: 'a', parentPointId: base!.id, disks: [{ index: 0, source: s, changedExtents: extents }] });
+    // A source without a descriptor is read on the main thread and handed to the workers: same cuts.
+    const viaMain = await repo.backup({ series: 'a', parentPointId: base!.id, disks: [{ index: 0, source: src({ sizeBytes: s.sizeBytes, read: (o, l) => s.read(o, l) }), changedExtents: extents }] });
     const full = await repo.backup({ series: 'a', disks: [{ index: 0, source: s }] });
+    const fullViaMain = await repo.backup({ series: 'a', disks: [{ index: 0, source: src({ sizeBytes: s.sizeBytes, read: (o, l) => s.read(o, l) }) }] });
     await s.close();
     expect(inc.bytesRead).toBeLessThan(2 * MiB);
+    expect(viaMain.bytesRead).toBe(inc.bytesRead);
     expect(full.storedBytesAdded).toBe(0);
-    const mi = (await repo.readPoint(inc.pointId)).disks.get(0)!;
-    const mf = (await repo.readPoint(full.pointId)).disks.get(0)!;
-    expect(mi.map((e) => [e.length, e.id?.toString('hex') ?? null])).toEqual(mf.map((e) => [e.length, e.id?.toString('hex') ?? null]));
+    const key = (id: string) => repo.readPoint(id).then((p) => p.disks.get(0)!.map((e) => [e.length, e.id?.toString('hex') ?? null]));
+    const mf = await key(full.pointId);
+    expect(await key(inc.pointId)).toEqual(mf);
+    expect(await key(viaMain.pointId)).toEqual(mf);
+    expect(await key(fullViaMain.pointId)).toEqual(mf);
     const out = path.join(dir, 'a2.out');
     await repo.restoreDisk({ pointId: inc.pointId, diskIndex: 0, outPath: out });
     expect(sha(out)).toBe(sha(imgA));

@@ -46,6 +46,12 @@ const MERGE_GAP = 64 * 1024;
 /** Chunk bytes per restore batch (so that a batch's raw bytes fit a 4 MiB pooled buffer). */
 const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK;
 
+/** A segment's bytes as a worker gets them: a buffer handed over, or reads of a descriptor it does itself. */
+interface SegmentBytes {
+  msg: { buf: ArrayBuffer; len: number } | { fd: number; reads: number[]; len: number };
+  transfer: ArrayBuffer[];
+}
+
 function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new RepositoryError('CONFLICT', 'backup aborted');
 }
@@ -113,7 +119,10 @@ function expandChunks(entries: DiskEntry[], size: number): Array<{ start: number
 class BufferPool {
   private readonly free = new Map<number, ArrayBuffer[]>();
   private kept = 0;
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxBuffer = SEGMENT,
+  ) {}
   static classOf(length: number): number {
     let c = 64 << 10;
     while (c < length) c *= 2;
@@ -129,7 +138,7 @@ class BufferPool {
     return new ArrayBuffer(c);
   }
   give(ab: ArrayBuffer | null | undefined): void {
-    if (!ab || ab.byteLength !== BufferPool.classOf(ab.byteLength) || ab.byteLength > SEGMENT || this.kept + ab.byteLength > this.maxBytes) return;
+    if (!ab || ab.byteLength !== BufferPool.classOf(ab.byteLength) || ab.byteLength > this.maxBuffer || this.kept + ab.byteLength > this.maxBytes) return;
     const list = this.free.get(ab.byteLength) ?? [];
     list.push(ab);
     this.free.set(ab.byteLength, list);
@@ -211,6 +220,12 @@ export class FilesystemRepository implements Repository {
   /** Buffers in flight (memory stays bounded however many images run at once). */
   private readonly inflight: ByteBudget;
   private readonly buffers: BufferPool;
+  /**
+   * Record blobs: a worker seals a segment's new chunks into one of these, the pack writer writes
+   * it, then it comes back here. Fresh 8 MiB blobs cost page faults in the worker and, as external
+   * memory, frequent full collections on the main thread.
+   */
+  private readonly blobs: BufferPool;
   private ready: Promise<void>;
 
   constructor(dir: string, config: RepoConfig, keys: RepoKeys | null, pool: WorkerPool) {
@@ -222,6 +237,7 @@ export class FilesystemRepository implements Repository {
     this.pool = pool;
     this.inflight = new ByteBudget(pool.size * 3 * SEGMENT);
     this.buffers = new BufferPool(pool.size * 4 * SEGMENT);
+    this.blobs = new BufferPool(pool.size * 4 * 2 * SEGMENT, 2 * SEGMENT);
     const packs = new PackStore(path.join(dir, 'packs'));
     this.packs = packs;
     this.ready = (async () => {
@@ -363,19 +379,19 @@ export class FilesystemRepository implements Repository {
    * Chunks, names and (for new chunks) seals one buffer in a worker; new chunks go to the pack
    * writer. Returns the chunks in order (zeros have no id).
    */
-  private async ingest({ ab, len }: { ab: ArrayBuffer; len: number }, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: DiskEntry[]; resynced: boolean }> {
+  private async ingest(bytes: SegmentBytes, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: DiskEntry[]; resynced: boolean }> {
     const w = this.pool.pick();
     const seg = randomUUID();
-    const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, cut: this.cut, seg, buf: ab, len }, [ab]);
+    const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, cut: this.cut, seg, ...bytes.msg }, bytes.transfer);
     const chunks = await this.store(w, seg, h.lengths, Buffer.from(h.ids), new Uint8Array(h.zero), run);
     return { chunks, resynced: h.resynced };
   }
 
   /** Several incremental windows, read into one buffer, re-chunked and stored with one round trip each way. */
-  private async ingestMany({ ab, len }: { ab: ArrayBuffer; len: number }, run: BackupRun, parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number }>): Promise<Array<{ chunks: DiskEntry[]; resynced: boolean }>> {
+  private async ingestMany(bytes: SegmentBytes, run: BackupRun, parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number }>): Promise<Array<{ chunks: DiskEntry[]; resynced: boolean }>> {
     const w = this.pool.pick();
     const seg = randomUUID();
-    const h = await this.pool.call<{ partLengths: number[][]; resynced: boolean[]; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { op: 'rechunkMany', cut: this.cut, seg, buf: ab, len, parts }, [ab]);
+    const h = await this.pool.call<{ partLengths: number[][]; resynced: boolean[]; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { op: 'rechunkMany', cut: this.cut, seg, parts, ...bytes.msg }, bytes.transfer);
     const all = await this.store(w, seg, h.partLengths.flat(), Buffer.from(h.ids), new Uint8Array(h.zero), run);
     let k = 0;
     return h.partLengths.map((ls, i) => {
@@ -410,11 +426,14 @@ export class FilesystemRepository implements Repository {
       return chunks;
     }
     try {
-      const s = await this.pool.call<{ codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer; blobLen: number; buf: ArrayBuffer | null }>(w, { op: 'seal', seg, indices: fresh });
+      // Room for the records at their largest (header, zstd's bound, the seal's nonce and tag).
+      const room = fresh.reduce((a, k) => a + lengths[k]! + (lengths[k]! >> 7) + 160, 0);
+      const spare = this.blobs.take(room);
+      const s = await this.pool.call<{ codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer; blobLen: number; buf: ArrayBuffer | null }>(w, { op: 'seal', seg, indices: fresh, blob: spare }, [spare]);
       this.buffers.give(s.buf);
       const blob = Buffer.from(s.blob, 0, s.blobLen);
       const entries = fresh.map((k, j) => ({ id: chunks[k]!.id!, at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: chunks[k]!.length, codec: s.codecs[j]! }));
-      await this.packs.appendRecords({ blob, entries });
+      await this.packs.appendRecords({ blob, entries }, () => this.blobs.give(s.blob));
       run.totals.storedBytesAdded += blob.length;
     } catch (e) {
       // Claimed but never handed to the writer: they must not count as stored.
@@ -433,6 +452,40 @@ export class FilesystemRepository implements Repository {
       target.set(data);
     }
     run.totals.bytesRead += target.byteLength;
+  }
+
+  /**
+   * The bytes of `slices` ([offset, length] of the disk, laid end to end) for a worker: a source
+   * with a descriptor is read by the worker itself; any other is read here into a pooled buffer
+   * that is handed over.
+   */
+  private async readSlices(d: BackupDiskInput, slices: Array<[number, number]>, run: BackupRun): Promise<SegmentBytes> {
+    if (run.input.signal?.aborted) throw abortError(run.input.signal);
+    const len = slices.reduce((a, [, l]) => a + l, 0);
+    if (d.source.fd !== undefined) {
+      const reads: number[] = [];
+      let at = 0;
+      for (const [off, l] of slices) {
+        reads.push(off, at, l);
+        at += l;
+      }
+      run.totals.bytesRead += len;
+      return { msg: { fd: d.source.fd, reads, len }, transfer: [] };
+    }
+    if (slices.length === 1) {
+      const { ab } = await this.readInto(d, slices[0]![0], slices[0]![1], run);
+      return { msg: { buf: ab, len }, transfer: [ab] };
+    }
+    const ab = this.buffers.take(len);
+    let at = 0;
+    await Promise.all(
+      slices.map(([off, l]) => {
+        const p = this.readSlice(d, off, new Uint8Array(ab, at, l), run);
+        at += l;
+        return p;
+      }),
+    );
+    return { msg: { buf: ab, len }, transfer: [ab] };
   }
 
   private async readInto(d: BackupDiskInput, offset: number, length: number, run: BackupRun): Promise<{ ab: ArrayBuffer; len: number }> {
@@ -467,7 +520,7 @@ export class FilesystemRepository implements Repository {
     await pipeline(
       segments,
       this.pool.size * 2,
-      async ([off, end, hasData]) => (hasData ? this.inflight.run(end - off, async () => (await this.ingest(await this.readInto(d, off, end - off, run), run, { op: 'chunk', final: true, base: off })).chunks) : zeroChunks(end - off)),
+      async ([off, end, hasData]) => (hasData ? this.inflight.run(end - off, async () => (await this.ingest(await this.readSlices(d, [[off, end - off]], run), run, { op: 'chunk', final: true, base: off })).chunks) : zeroChunks(end - off)),
       (chunks, i) => {
         for (const c of chunks) out.push(c);
         const [off, end] = segments[i]!;
@@ -512,8 +565,8 @@ export class FilesystemRepository implements Repository {
         const lengths = parent.slice(sg.first, sg.last).map((c) => c.length);
         if (!sg.hasData) return { ids: null, zero: null, lengths };
         return this.inflight.run(sg.end - sg.off, async () => {
-          const { ab, len } = await this.readInto(d, sg.off, sg.end - sg.off, run);
-          const h = await this.pool.call<{ ids: ArrayBuffer; zero: ArrayBuffer; buf: ArrayBuffer | null }>(this.pool.pick(), { op: 'hash', keep: false, lengths, buf: ab, len }, [ab]);
+          const bytes = await this.readSlices(d, [[sg.off, sg.end - sg.off]], run);
+          const h = await this.pool.call<{ ids: ArrayBuffer; zero: ArrayBuffer; buf: ArrayBuffer | null }>(this.pool.pick(), { op: 'hash', keep: false, lengths, ...bytes.msg }, bytes.transfer);
           this.buffers.give(h.buf);
           return { ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), lengths };
         });
@@ -595,7 +648,7 @@ export class FilesystemRepository implements Repository {
     const carryOn = async (w: Win, from: number, chunks: DiskEntry[], end: number): Promise<{ start: number; end: number; chunks: DiskEntry[] }> => {
       for (;;) {
         // Outside the byte budget: these reads are small and rare, and the caller may hold budget.
-        const r = await this.ingest(await this.readInto(d, from, end - from, run), run, { op: 'rechunk', final: end === w.segEnd, base: from, boundaries: boundariesIn(from, end), resyncAfter: Math.max(0, w.resyncAfter - from) });
+        const r = await this.ingest(await this.readSlices(d, [[from, end - from]], run), run, { op: 'rechunk', final: end === w.segEnd, base: from, boundaries: boundariesIn(from, end), resyncAfter: Math.max(0, w.resyncAfter - from) });
         for (const c of r.chunks) chunks.push(c);
         from += r.chunks.reduce((a, c) => a + c.length, 0);
         if (r.resynced) return { start: w.start, end: from, chunks };
@@ -622,21 +675,17 @@ export class FilesystemRepository implements Repository {
       this.pool.size * 4,
       (batch) =>
         this.inflight.run(batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0), async () => {
-          const total = batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0);
-          if (run.input.signal?.aborted) throw abortError(run.input.signal);
-          const ab = this.buffers.take(total);
           const parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number }> = [];
+          const slices: Array<[number, number]> = [];
           let at = 0;
-          const reads: Array<Promise<void>> = [];
           for (const i of batch) {
             const w = wins[i]!;
             const length = w.end - w.start;
             parts.push({ at, length, base: w.start, final: w.end === w.segEnd, boundaries: boundariesIn(w.start, w.end), resyncAfter: w.resyncAfter - w.start });
-            reads.push(this.readSlice(d, w.start, new Uint8Array(ab, at, length), run));
+            slices.push([w.start, length]);
             at += length;
           }
-          await Promise.all(reads);
-          const rs = await this.ingestMany({ ab, len: total }, run, parts);
+          const rs = await this.ingestMany(await this.readSlices(d, slices, run), run, parts);
           // The rare window that did not resync within its lookahead goes on alone.
           return Promise.all(
             rs.map((r, j) => {

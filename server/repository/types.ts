@@ -15,6 +15,12 @@ export interface ImageSource {
   readInto?(offset: number, target: Uint8Array): Promise<void>;
   /** Optional: extents that may hold data; everything else is known to be zeros and is not read. */
   allocatedExtents?(): Promise<Extent[]>;
+  /**
+   * Optional: a descriptor of the plain file or block device behind the source, open while the
+   * backup runs. The repository's worker threads then read it themselves (its bytes never cross
+   * threads).
+   */
+  readonly fd?: number;
 }
 
 export interface BackupDiskInput {
