@@ -18,6 +18,8 @@ const ENCRYPTED = 0x80;
 const ZERO = Buffer.alloc(1 << 20);
 
 let encKey = null;
+/** Shared record blob slabs (see the repository's BlobSlabs), as buffers. */
+let slabs = [];
 let idKey = null;
 const cctx = new zstd.CCtx();
 cctx.setParameter(zstd.CParameter.compressionLevel, Number(process.env.QUIESCE_ZSTD_LEVEL ?? 1));
@@ -194,8 +196,9 @@ function giveBack(buf) {
  * Buffers this worker reads source files into (a source with a descriptor is read here, so its
  * bytes never cross threads: no transfers, no external-memory collections on either side).
  */
-const ownBuffers = [];
-const OWN_BUFFER_BYTES = 8 << 20;
+const ownBuffers = new Map();
+/** Buffer sizes: incremental windows come in batches of up to 2 MiB, segments of 8 MiB. */
+const ownClass = (len) => (len <= 2 << 20 ? 2 << 20 : len <= 8 << 20 ? 8 << 20 : len);
 
 /**
  * The bytes a message names: `buf` handed over by the main thread, or `reads` ([file offset,
@@ -203,8 +206,8 @@ const OWN_BUFFER_BYTES = 8 << 20;
  */
 function input(m) {
   if (m.fd === undefined) return { buf: Buffer.from(m.buf, 0, m.len ?? m.buf.byteLength), own: false };
-  let buf = ownBuffers.pop();
-  if (!buf || buf.length < m.len) buf = Buffer.allocUnsafeSlow(Math.max(OWN_BUFFER_BYTES, m.len));
+  const size = ownClass(m.len);
+  const buf = ownBuffers.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
   for (let i = 0; i < m.reads.length; i += 3) {
     const [pos, at, length] = [m.reads[i], m.reads[i + 1], m.reads[i + 2]];
     for (let done = 0; done < length; ) {
@@ -219,7 +222,11 @@ function input(m) {
 /** Done with a segment's bytes: this worker's buffer is kept for the next read, the main thread's goes back (returned: transfer it). */
 function release(seg) {
   if (!seg.own) return giveBack(seg.buf);
-  if (ownBuffers.length < 4) ownBuffers.push(Buffer.from(seg.buf.buffer));
+  const whole = Buffer.from(seg.buf.buffer);
+  const list = ownBuffers.get(whole.length) ?? [];
+  // As many as are in flight at once in this worker, within the repository's byte budget.
+  if (list.length < 6 && ownClass(whole.length) === whole.length) list.push(whole);
+  ownBuffers.set(whole.length, list);
   return null;
 }
 
@@ -229,6 +236,7 @@ parentPort.on('message', (m) => {
     if (m.op === 'init') {
       encKey = m.encKey ? Buffer.from(m.encKey) : null;
       idKey = m.idKey ? Buffer.from(m.idKey) : null;
+      slabs = (m.slabs ?? []).map((sab) => Buffer.from(sab));
       parentPort.postMessage({ id: m.id, ok: true });
     } else if (m.op === 'chunk' || m.op === 'rechunk' || m.op === 'hash') {
       // Cut the buffer into chunks (content-defined, or the given lengths), name each one; zero
@@ -309,9 +317,10 @@ parentPort.on('message', (m) => {
       const at = new Float64Array(n);
       let room = 0;
       for (const i of m.indices) room += recordBound(s.lengths[i]);
-      // The main thread's recycled blob when it has room, else a new one (never from Node's shared
-      // pool: the ArrayBuffer is handed over whole).
-      const blob = m.blob && m.blob.byteLength >= room ? Buffer.from(m.blob) : Buffer.allocUnsafeSlow(room);
+      // Into the shared slab the main thread picked when it has room, else a blob of its own
+      // (never from Node's shared pool: the ArrayBuffer is handed over whole).
+      const slab = m.slab !== null && m.slab !== undefined && slabs[m.slab].length >= room ? slabs[m.slab] : null;
+      const blob = slab ?? Buffer.allocUnsafeSlow(room);
       let total = 0;
       for (let j = 0; j < n; j++) {
         const i = m.indices[j];
@@ -327,9 +336,9 @@ parentPort.on('message', (m) => {
         total += RECORD_HEADER_BYTES + length;
       }
       // The records fill a prefix of the blob.
-      const ab = blob.buffer;
+      const ab = slab ? null : blob.buffer;
       const back = release(s);
-      parentPort.postMessage({ id: m.id, ok: true, codecs, storedLen, at, blob: ab, blobLen: total, buf: back }, [ab, codecs.buffer, storedLen.buffer, at.buffer, ...(back ? [back] : [])]);
+      parentPort.postMessage({ id: m.id, ok: true, codecs, storedLen, at, blob: ab, blobLen: total, buf: back }, [...(ab ? [ab] : []), codecs.buffer, storedLen.buffer, at.buffer, ...(back ? [back] : [])]);
     } else if (m.op === 'drop') {
       const s = segments.get(m.seg);
       segments.delete(m.seg);

@@ -115,7 +115,8 @@ export function decodePoint(buf: Buffer, name: string): PointManifest {
       if (o + ENTRY_BYTES > body.length) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (truncated table)`);
       const length = body.readUInt32LE(o);
       const kind = body.readUInt8(o + 4);
-      entries[i] = { length, id: kind === 1 ? Buffer.from(body.subarray(o + 5, o + 5 + ID_BYTES)) : null };
+      // Ids are views of the manifest's buffer (no copy per chunk).
+      entries[i] = { length, id: kind === 1 ? body.subarray(o + 5, o + 5 + ID_BYTES) : null };
       o += ENTRY_BYTES;
     }
     const total = entries.reduce((a, e) => a + e.length, 0);

@@ -91,25 +91,48 @@ function mergeZeroRuns(entries: DiskEntry[]): DiskEntry[] {
   return out;
 }
 
-/** A manifest's entries as chunks with offsets; zero runs are split where chunking cut them (the MAX_CHUNK grid). */
-function expandChunks(entries: DiskEntry[], size: number): Array<{ start: number; length: number; id: Buffer | null }> {
-  const out: Array<{ start: number; length: number; id: Buffer | null }> = [];
+/**
+ * A manifest's entries as chunks with offsets, column by column (a disk has tens of thousands):
+ * zero runs are split where chunking cut them (the MAX_CHUNK grid). `entry[k]` is the manifest's
+ * own entry for a data chunk (reused as it is), a new zero entry for a piece of a zero run.
+ */
+interface ChunkTable {
+  n: number;
+  start: Float64Array;
+  length: Float64Array;
+  entry: DiskEntry[];
+}
+
+function expandChunks(entries: DiskEntry[], size: number): ChunkTable {
+  let n = 0;
   let pos = 0;
   for (const e of entries) {
+    if (e.id) n++;
+    else for (let cursor = pos, end = pos + e.length; cursor < end; n++) cursor = Math.min(end, size, (Math.floor(cursor / MAX_CHUNK) + 1) * MAX_CHUNK);
+    pos += e.length;
+  }
+  const t: ChunkTable = { n, start: new Float64Array(n), length: new Float64Array(n), entry: new Array<DiskEntry>(n) };
+  let k = 0;
+  pos = 0;
+  for (const e of entries) {
     if (e.id) {
-      out.push({ start: pos, length: e.length, id: e.id });
+      t.start[k] = pos;
+      t.length[k] = e.length;
+      t.entry[k++] = e;
       pos += e.length;
       continue;
     }
     const end = pos + e.length;
-    for (let cursor = pos; cursor < end; ) {
+    for (let cursor = pos; cursor < end; k++) {
       const next = Math.min(end, size, (Math.floor(cursor / MAX_CHUNK) + 1) * MAX_CHUNK);
-      out.push({ start: cursor, length: next - cursor, id: null });
+      t.start[k] = cursor;
+      t.length[k] = next - cursor;
+      t.entry[k] = { length: next - cursor, id: null };
       cursor = next;
     }
     pos = end;
   }
-  return out;
+  return t;
 }
 
 /**
@@ -119,10 +142,7 @@ function expandChunks(entries: DiskEntry[], size: number): Array<{ start: number
 class BufferPool {
   private readonly free = new Map<number, ArrayBuffer[]>();
   private kept = 0;
-  constructor(
-    private readonly maxBytes: number,
-    private readonly maxBuffer = SEGMENT,
-  ) {}
+  constructor(private readonly maxBytes: number) {}
   static classOf(length: number): number {
     let c = 64 << 10;
     while (c < length) c *= 2;
@@ -138,11 +158,40 @@ class BufferPool {
     return new ArrayBuffer(c);
   }
   give(ab: ArrayBuffer | null | undefined): void {
-    if (!ab || ab.byteLength !== BufferPool.classOf(ab.byteLength) || ab.byteLength > this.maxBuffer || this.kept + ab.byteLength > this.maxBytes) return;
+    if (!ab || ab.byteLength !== BufferPool.classOf(ab.byteLength) || ab.byteLength > SEGMENT || this.kept + ab.byteLength > this.maxBytes) return;
     const list = this.free.get(ab.byteLength) ?? [];
     list.push(ab);
     this.free.set(ab.byteLength, list);
     this.kept += ab.byteLength;
+  }
+}
+
+/** A record blob slab holds the records of one segment (8 MiB of chunks at their largest). */
+const SLAB_BYTES = SEGMENT + (SEGMENT >> 6) + (1 << 20);
+
+/**
+ * Slabs of memory shared with the workers (sent once, when the repository opens): a worker seals
+ * into slab i, the pack writer writes from it, then it is free. Taking one waits for a free slab.
+ */
+class BlobSlabs {
+  readonly all: SharedArrayBuffer[];
+  private readonly free: number[];
+  private readonly waiting: Array<(i: number) => void> = [];
+  constructor(count: number, bytes: number) {
+    this.all = Array.from({ length: count }, () => new SharedArrayBuffer(bytes));
+    this.free = this.all.map((_, i) => i);
+  }
+  take(): Promise<number> {
+    const i = this.free.pop();
+    return i !== undefined ? Promise.resolve(i) : new Promise((r) => this.waiting.push(r));
+  }
+  release(i: number): void {
+    const next = this.waiting.shift();
+    if (next) next(i);
+    else this.free.push(i);
+  }
+  view(i: number, length: number): Buffer {
+    return Buffer.from(this.all[i]!, 0, length);
   }
 }
 
@@ -221,11 +270,12 @@ export class FilesystemRepository implements Repository {
   private readonly inflight: ByteBudget;
   private readonly buffers: BufferPool;
   /**
-   * Record blobs: a worker seals a segment's new chunks into one of these, the pack writer writes
-   * it, then it comes back here. Fresh 8 MiB blobs cost page faults in the worker and, as external
-   * memory, frequent full collections on the main thread.
+   * Record blobs: a worker seals a segment's new chunks into one of these shared slabs, the pack
+   * writer writes it from there, then the slab is free again. Nothing is allocated or handed over
+   * per segment (fresh blobs cost page faults in the worker and, as external memory moving between
+   * threads, frequent full collections on the main thread).
    */
-  private readonly blobs: BufferPool;
+  private readonly slabs = new BlobSlabs(12, SLAB_BYTES);
   private ready: Promise<void>;
 
   constructor(dir: string, config: RepoConfig, keys: RepoKeys | null, pool: WorkerPool) {
@@ -237,11 +287,10 @@ export class FilesystemRepository implements Repository {
     this.pool = pool;
     this.inflight = new ByteBudget(pool.size * 3 * SEGMENT);
     this.buffers = new BufferPool(pool.size * 4 * SEGMENT);
-    this.blobs = new BufferPool(pool.size * 4 * 2 * SEGMENT, 2 * SEGMENT);
     const packs = new PackStore(path.join(dir, 'packs'));
     this.packs = packs;
     this.ready = (async () => {
-      await pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null });
+      await pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, slabs: this.slabs.all });
       await packs.refresh();
     })();
   }
@@ -428,12 +477,31 @@ export class FilesystemRepository implements Repository {
     try {
       // Room for the records at their largest (header, zstd's bound, the seal's nonce and tag).
       const room = fresh.reduce((a, k) => a + lengths[k]! + (lengths[k]! >> 7) + 160, 0);
-      const spare = this.blobs.take(room);
-      const s = await this.pool.call<{ codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer; blobLen: number; buf: ArrayBuffer | null }>(w, { op: 'seal', seg, indices: fresh, blob: spare }, [spare]);
+      const slab = room <= SLAB_BYTES ? await this.slabs.take() : null;
+      let s: { codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer | null; blobLen: number; buf: ArrayBuffer | null };
+      try {
+        s = await this.pool.call(w, { op: 'seal', seg, indices: fresh, slab });
+      } catch (e) {
+        if (slab !== null) this.slabs.release(slab);
+        throw e;
+      }
       this.buffers.give(s.buf);
-      const blob = Buffer.from(s.blob, 0, s.blobLen);
+      // In the slab, or (records bigger than a slab) in a blob of its own.
+      const blob = s.blob ? Buffer.from(s.blob, 0, s.blobLen) : this.slabs.view(slab!, s.blobLen);
+      if (s.blob && slab !== null) this.slabs.release(slab);
       const entries = fresh.map((k, j) => ({ id: chunks[k]!.id!, at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: chunks[k]!.length, codec: s.codecs[j]! }));
-      await this.packs.appendRecords({ blob, entries }, () => this.blobs.give(s.blob));
+      const inSlab = !s.blob && slab !== null;
+      let written = false;
+      try {
+        await this.packs.appendRecords({ blob, entries }, () => {
+          written = true;
+          if (inSlab) this.slabs.release(slab);
+        });
+      } catch (e) {
+        // Refused before the writer took it (appends fail only then): the slab is free now.
+        if (inSlab && !written) this.slabs.release(slab);
+        throw e;
+      }
       run.totals.storedBytesAdded += blob.length;
     } catch (e) {
       // Claimed but never handed to the writer: they must not count as stored.
@@ -547,9 +615,9 @@ export class FilesystemRepository implements Repository {
     for (let off = 0; off < size; off += SEGMENT) {
       const end = Math.min(size, off + SEGMENT);
       const first = k;
-      while (k < parent.length && parent[k]!.start < end) k++;
+      while (k < parent.n && parent.start[k]! < end) k++;
       // Cuts restart at every segment: no parent chunk crosses a segment boundary.
-      if (k > first && parent[k - 1]!.start + parent[k - 1]!.length !== end) return this.backupFull(d, run);
+      if (k > first && parent.start[k - 1]! + parent.length[k - 1]! !== end) return this.backupFull(d, run);
       segments.push({ off, end, hasData: allocated.some(([a, l]) => a < end && a + l > off), first, last: k });
     }
     const changed: Extent[] = [];
@@ -562,7 +630,7 @@ export class FilesystemRepository implements Repository {
       segments,
       this.pool.size * 2,
       async (sg) => {
-        const lengths = parent.slice(sg.first, sg.last).map((c) => c.length);
+        const lengths = Array.from(parent.length.subarray(sg.first, sg.last));
         if (!sg.hasData) return { ids: null, zero: null, lengths };
         return this.inflight.run(sg.end - sg.off, async () => {
           const bytes = await this.readSlices(d, [[sg.off, sg.end - sg.off]], run);
@@ -574,16 +642,17 @@ export class FilesystemRepository implements Repository {
       (r, i) => {
         const sg = segments[i]!;
         for (let j = 0; j < r.lengths.length; j++) {
-          const c = parent[sg.first + j]!;
+          const k = sg.first + j;
+          const id = parent.entry[k]!.id;
           // A hole in the source reads as zeros.
-          const same = r.ids === null ? c.id === null : c.id === null ? r.zero![j] === 1 : r.zero![j] === 0 && r.ids.compare(c.id, 0, 32, j * 32, j * 32 + 32) === 0;
-          if (!same) mark(c.start, c.length);
+          const same = r.ids === null ? id === null : id === null ? r.zero![j] === 1 : r.zero![j] === 0 && r.ids.compare(id, 0, 32, j * 32, j * 32 + 32) === 0;
+          if (!same) mark(parent.start[k]!, parent.length[k]!);
         }
         run.totals.bytesDone += sg.end - sg.off;
         run.input.onProgress?.({ ...run.totals });
       },
     );
-    if (changed.length === 0) return parent.map((c) => ({ length: c.length, id: c.id }));
+    if (changed.length === 0) return parent.entry;
     run.totals.bytesTotal += changed.reduce((a, [, l]) => a + l, 0);
     return this.backupChanged({ ...d, changedExtents: changed }, parentEntries, run);
   }
@@ -596,7 +665,7 @@ export class FilesystemRepository implements Repository {
   private async backupChanged(d: BackupDiskInput, parentEntries: DiskEntry[], run: BackupRun): Promise<DiskEntry[]> {
     const size = d.source.sizeBytes;
     const parent = expandChunks(parentEntries, size);
-    const starts = parent.map((c) => c.start);
+    const starts = parent.start;
     const firstAfter = (x: number) => {
       let lo = 0;
       let hi = starts.length;
@@ -717,17 +786,14 @@ export class FilesystemRepository implements Repository {
         if (w.resyncAfter <= pos) continue;
         r = await process({ ...w, start: pos });
       }
-      while (pi < parent.length && parent[pi]!.start < r.start) {
-        out.push({ length: parent[pi]!.length, id: parent[pi]!.id });
-        pi++;
-      }
-      if (pi < parent.length && parent[pi]!.start !== r.start) throw new RepositoryError('INTERNAL', `incremental window at ${r.start} is not on a parent boundary`);
+      while (pi < parent.n && starts[pi]! < r.start) out.push(parent.entry[pi++]!);
+      if (pi < parent.n && starts[pi]! !== r.start) throw new RepositoryError('INTERNAL', `incremental window at ${r.start} is not on a parent boundary`);
       for (const c of r.chunks) out.push(c);
       pos = r.end;
-      while (pi < parent.length && parent[pi]!.start < pos) pi++;
-      if (pi < parent.length && parent[pi]!.start !== pos) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
+      while (pi < parent.n && starts[pi]! < pos) pi++;
+      if (pi < parent.n && starts[pi]! !== pos) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
     }
-    for (; pi < parent.length; pi++) out.push({ length: parent[pi]!.length, id: parent[pi]!.id });
+    for (; pi < parent.n; pi++) out.push(parent.entry[pi]!);
     const total = out.reduce((a, c) => a + c.length, 0);
     if (total !== size) throw new RepositoryError('INTERNAL', `incremental covers ${total} of ${size} bytes`);
     return out;

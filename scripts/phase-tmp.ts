@@ -1,0 +1,16 @@
+import fs from 'node:fs';
+import { openRepository, openFileSource } from '@/server/repository';
+const t0 = performance.now();
+const lap = (m: string) => console.log(m, (performance.now() - t0).toFixed(0), 'ms');
+const repo = await openRepository({ path: '/work/bench/rx' });
+await repo.listPoints();
+lap('open+index');
+const names = Array.from({ length: 8 }, (_, i) => `vm0${i}`);
+const parents = await Promise.all(names.map((n) => repo.latestPoint(n)));
+lap('latest points');
+const sources = await Promise.all(names.map((n) => openFileSource(`/work/bench/corpus/${n}/disk0.raw`)));
+const res = await Promise.all(names.map((n, i) => repo.backup({ series: n, parentPointId: parents[i]!.id, disks: [{ index: 0, source: sources[i]!, changedExtents: JSON.parse(fs.readFileSync(`/work/bench/corpus/${n}/disk0.changed.json`, 'utf8')) }] })));
+lap('backups');
+console.log(res.map((r) => r.seconds));
+await repo.close();
+lap('closed');
