@@ -113,8 +113,55 @@ function open(codec, payload, rawLen, dst = scratch) {
   return dst.subarray(0, rawLen);
 }
 
-/** Where restore batches read their pack spans (reused, grown as needed). */
-let readBuf = Buffer.alloc(0);
+/** Where restore batches read their pack spans (reused, grown as needed; one per batch in flight). */
+const restoreReadBufs = [];
+
+/**
+ * Records of one restore batch: the spans are read here (one read each, asynchronously: another
+ * batch decodes meanwhile), every record is decoded into `out` in order and checked against its id.
+ */
+async function restoreBatch(m) {
+  let readBuf = restoreReadBufs.pop();
+  if (!readBuf || readBuf.length < m.total) readBuf = Buffer.allocUnsafe(Math.max(m.total, 8 << 20));
+  try {
+    await Promise.all(
+      m.spanFile.map(async (name, i) => {
+        const file = path.join(m.dir, `${name}.pack`);
+        let fd;
+        try {
+          fd = fs.openSync(file, 'r');
+        } catch {
+          throw new Error(`pack ${name} is missing from the repository`);
+        }
+        try {
+          await readStretch(fd, readBuf, m.spanFrom[i], m.spanAt[i], m.spanTo[i] - m.spanFrom[i]).catch((e) => {
+            throw new Error(/source ends/.test(e.message) ? `pack ${name} is truncated (wanted ${m.spanTo[i] - m.spanFrom[i]} bytes at ${m.spanFrom[i]})` : e.message);
+          });
+        } finally {
+          fs.closeSync(fd);
+        }
+      }),
+    );
+    const ids = Buffer.from(m.ids);
+    const out = Buffer.from(m.out);
+    const bad = [];
+    let o = 0;
+    for (let i = 0; i < m.where.length; i++) {
+      const id = ids.subarray(i * 32, i * 32 + 32);
+      try {
+        // Decoded straight into its place in `out`.
+        const raw = open(m.codec[i], readBuf.subarray(m.where[i], m.where[i] + m.storedLen[i]), m.rawLen[i], out.subarray(o, o + m.rawLen[i]));
+        if (!chunkId(raw).equals(id)) bad.push({ chunkId: id.toString('base64'), problem: 'content does not match its id' });
+      } catch (e) {
+        bad.push({ chunkId: id.toString('base64'), problem: e instanceof Error ? e.message : String(e) });
+      }
+      o += m.rawLen[i];
+    }
+    return { bad };
+  } finally {
+    if (restoreReadBufs.length < 3) restoreReadBufs.push(readBuf);
+  }
+}
 
 /** Reads a whole file into `buf` (a bigger one when it does not fit); null when it cannot be read. */
 async function readFileInto(file, buf) {
@@ -201,21 +248,38 @@ const ownBuffers = new Map();
 const ownClass = (len) => (len <= 2 << 20 ? 2 << 20 : len <= 8 << 20 ? 8 << 20 : len);
 
 /**
- * The bytes a message names: `buf` handed over by the main thread, or `reads` ([file offset,
- * buffer offset, length] triples) of the descriptor `fd` read into one of this worker's buffers.
+ * The bytes a message names: `buf` handed over by the main thread, or what `readInput` read for it.
  */
 function input(m) {
-  if (m.fd === undefined) return { buf: Buffer.from(m.buf, 0, m.len ?? m.buf.byteLength), own: false };
+  return m.bytes ?? { buf: Buffer.from(m.buf, 0, m.len ?? m.buf.byteLength), own: false };
+}
+
+/** Reads one [file offset, buffer offset, length] stretch of `fd` into `buf` (libuv's thread pool). */
+function readStretch(fd, buf, pos, at, length) {
+  return new Promise((resolve, reject) => {
+    const step = (done) => {
+      if (done === length) return resolve();
+      fs.read(fd, buf, at + done, length - done, pos + done, (err, n) => {
+        if (err) return reject(err);
+        if (n === 0) return reject(new Error(`the source ends before byte ${pos + length} (read ${done} of ${length} bytes at ${pos})`));
+        step(done + n);
+      });
+    };
+    step(0);
+  });
+}
+
+/**
+ * Reads the `reads` ([file offset, buffer offset, length] triples) of the descriptor `fd` into
+ * one of this worker's buffers, asynchronously: the worker hashes and compresses earlier
+ * messages' bytes while the device reads these (a cold source is not read one request at a time).
+ */
+async function readInput(m) {
   const size = ownClass(m.len);
   const buf = ownBuffers.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
-  for (let i = 0; i < m.reads.length; i += 3) {
-    const [pos, at, length] = [m.reads[i], m.reads[i + 1], m.reads[i + 2]];
-    for (let done = 0; done < length; ) {
-      const n = fs.readSync(m.fd, buf, at + done, length - done, pos + done);
-      if (n === 0) throw new Error(`the source ends before byte ${pos + length} (read ${done} of ${length} bytes at ${pos})`);
-      done += n;
-    }
-  }
+  const reads = [];
+  for (let i = 0; i < m.reads.length; i += 3) reads.push(readStretch(m.fd, buf, m.reads[i], m.reads[i + 1], m.reads[i + 2]));
+  await Promise.all(reads);
   return { buf: buf.subarray(0, m.len), own: true };
 }
 
@@ -231,7 +295,21 @@ function release(seg) {
 }
 
 
+/** Operations on a segment's bytes: when the worker reads them itself, the read comes first. */
+const READS_INPUT = new Set(['chunk', 'rechunk', 'hash', 'rechunkMany']);
+
 parentPort.on('message', (m) => {
+  if (m.fd !== undefined && READS_INPUT.has(m.op)) {
+    readInput(m).then(
+      (bytes) => handle({ ...m, bytes }),
+      (e) => parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+    );
+    return;
+  }
+  handle(m);
+});
+
+function handle(m) {
   try {
     if (m.op === 'init') {
       encKey = m.encKey ? Buffer.from(m.encKey) : null;
@@ -350,49 +428,14 @@ parentPort.on('message', (m) => {
         (e) => parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
       );
     } else if (m.op === 'restoreBatch') {
-      // Records of one restore batch: the spans are read here (one read each), every record is
-      // decoded into `out` in order and checked against its id; `out` goes back filled.
-      if (readBuf.length < m.total) readBuf = Buffer.allocUnsafe(Math.max(m.total, 8 << 20));
-      for (let i = 0; i < m.spanFile.length; i++) {
-        const file = path.join(m.dir, `${m.spanFile[i]}.pack`);
-        let fd;
-        try {
-          fd = fs.openSync(file, 'r');
-        } catch {
-          throw new Error(`pack ${m.spanFile[i]} is missing from the repository`);
-        }
-        try {
-          const len = m.spanTo[i] - m.spanFrom[i];
-          let done = 0;
-          while (done < len) {
-            const n = fs.readSync(fd, readBuf, m.spanAt[i] + done, len - done, m.spanFrom[i] + done);
-            if (n === 0) throw new Error(`pack ${m.spanFile[i]} is truncated (wanted ${len} bytes at ${m.spanFrom[i]})`);
-            done += n;
-          }
-        } finally {
-          fs.closeSync(fd);
-        }
-      }
-      const ids = Buffer.from(m.ids);
-      const out = Buffer.from(m.out);
-      const bad = [];
-      let o = 0;
-      for (let i = 0; i < m.where.length; i++) {
-        const id = ids.subarray(i * 32, i * 32 + 32);
-        try {
-          // Decoded straight into its place in `out`.
-          const raw = open(m.codec[i], readBuf.subarray(m.where[i], m.where[i] + m.storedLen[i]), m.rawLen[i], out.subarray(o, o + m.rawLen[i]));
-          if (!chunkId(raw).equals(id)) bad.push({ chunkId: id.toString('base64'), problem: 'content does not match its id' });
-        } catch (e) {
-          bad.push({ chunkId: id.toString('base64'), problem: e instanceof Error ? e.message : String(e) });
-        }
-        o += m.rawLen[i];
-      }
-      parentPort.postMessage({ id: m.id, ok: true, out: m.out, bad }, [m.out]);
+      restoreBatch(m).then(
+        (r) => parentPort.postMessage({ id: m.id, ok: true, out: m.out, bad: r.bad }, [m.out]),
+        (e) => parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+      );
     } else {
       throw new Error(`unknown op ${m.op}`);
     }
   } catch (e) {
     parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) });
   }
-});
+}
