@@ -183,14 +183,16 @@ export async function runChaos(opts: ChaosOptions, createLab: ChaosEnvironmentFa
   }
   say(`${enqueued} backups queued; waiting for the engine to finish`);
 
-  // Drain: no new work; every job must end (the engine resumes or compensates everything).
+  // Drain: no new work; every job must end (the engine resumes or compensates everything). The lab
+  // clock runs ahead of a CPU-starved engine, so the engine also gets a few wall minutes.
   const drainUntil = clock.now() + 15 * 60_000;
+  const drainWallUntil = Date.now() + 5 * 60_000;
   for (;;) {
     const open = await db
       .select({ n: sql<number>`count(*)::int` })
       .from(jobs)
       .where(notInArray(jobs.status, [...TERMINAL_STATUSES]));
-    if ((open[0]?.n ?? 0) === 0 || clock.now() > drainUntil) break;
+    if ((open[0]?.n ?? 0) === 0 || (clock.now() > drainUntil && Date.now() > drainWallUntil)) break;
     runner.wake();
     await clock.sleep(5_000);
   }
