@@ -73,7 +73,9 @@ function measure(cmd, args, env = {}) {
   }
   const t = fs.readFileSync(tf, 'utf8');
   const rssKiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(t)?.[1] ?? 0);
-  return { wall, rss: rssKiB * 1024, stdout: r.stdout.toString() };
+  // CPU seconds (user + system, all threads): what the work cost, whatever the wall clock says.
+  const cpu = Number(/User time \(seconds\): ([\d.]+)/.exec(t)?.[1] ?? 0) + Number(/System time \(seconds\): ([\d.]+)/.exec(t)?.[1] ?? 0);
+  return { wall, rss: rssKiB * 1024, cpu, stdout: r.stdout.toString() };
 }
 
 // ------------------------------------------------------------------------------------ corpus
@@ -89,7 +91,7 @@ const files = disks();
 const input = files.reduce((a, d) => a + fs.statSync(d.file).size, 0);
 const results = { env: { node: process.version, cores: os.availableParallelism(), vms: files.length, inputBytes: input, at: new Date().toISOString() }, rows: {} };
 const row = (tool, op, m, extra = {}) => {
-  results.rows[`${tool} ${op}`] = { tool, op, seconds: m.wall, mbps: input / 1e6 / m.wall, rss: m.rss, ...extra };
+  results.rows[`${tool} ${op}`] = { tool, op, seconds: m.wall, cpuSeconds: m.cpu, mbps: input / 1e6 / m.wall, rss: m.rss, ...extra };
   say(`${tool} ${op}: ${m.wall.toFixed(2)} s, ${(input / 1e6 / m.wall).toFixed(0)} MB/s, RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB ${JSON.stringify(extra)}`);
 };
 
@@ -154,7 +156,7 @@ fs.rmSync(out, { recursive: true, force: true });
 prep(walk(ours));
 m = measure(process.execPath, [cli, 'repo', 'verify', '--repo', ours, '--json']);
 const v = JSON.parse(m.stdout.trim().split('\n').pop());
-results.rows['quiesce verify'] = { tool: 'quiesce', op: 'verify', seconds: m.wall, mbps: v.bytesChecked / 1e6 / m.wall, rss: m.rss, ok: v.ok, bytesChecked: v.bytesChecked };
+results.rows['quiesce verify'] = { tool: 'quiesce', op: 'verify', seconds: m.wall, cpuSeconds: m.cpu, mbps: v.bytesChecked / 1e6 / m.wall, rss: m.rss, ok: v.ok, bytesChecked: v.bytesChecked };
 say(`quiesce verify: ${m.wall.toFixed(2)} s, ${(v.bytesChecked / 1e6 / m.wall).toFixed(0)} MB/s of chunk data, ok=${v.ok}`);
 if (!opt['skip-anchors']) {
   fs.mkdirSync(out);
@@ -174,13 +176,14 @@ const R = results.rows;
 const ratio = (a, b) => (a && b ? a / b : null);
 const speed = (ours, anchor) => ratio(R[anchor]?.seconds, R[ours]?.seconds);
 const lines = [
-  ['measurement', 'seconds', 'MB/s', 'repo / added bytes', 'peak RSS', '× restic', '× borg'],
+  ['measurement', 'seconds', 'CPU s', 'MB/s', 'repo / added bytes', 'peak RSS', '× restic', '× borg'],
   ...Object.values(R).map((r) => {
     const anchorOp = r.op.startsWith('incremental') ? 'incremental' : r.op;
     const bytes = r.repoBytes ?? r.addedBytes;
     return [
       `${r.tool} ${r.op}`,
       r.seconds.toFixed(2),
+      r.cpuSeconds.toFixed(1),
       r.mbps.toFixed(0),
       bytes !== undefined ? `${(bytes / 1e6).toFixed(0)} MB` : '',
       `${(r.rss / 2 ** 20).toFixed(0)} MiB`,
