@@ -64,6 +64,19 @@ static long gear_cut(const uint8_t* buf, size_t i, size_t lim, uint32_t mask) {
   return -1;
 }
 
+// A new typed array of `n` elements holding a copy of `data` (malloc'd; freed here, also on failure).
+static napi_value typed_copy(napi_env env, napi_typedarray_type type, void* data, size_t n, size_t size) {
+  napi_value ab, result = NULL;
+  void* dst;
+  if (napi_create_arraybuffer(env, n * size, &dst, &ab) == napi_ok) {
+    memcpy(dst, data, n * size);
+    if (napi_create_typedarray(env, type, n, ab, 0, &result) != napi_ok) result = NULL;
+  }
+  free(data);
+  if (!result) napi_throw_error(env, NULL, "quiesce_native: cannot create the result array");
+  return result;
+}
+
 // chunk(buf: Uint8Array, len, final, base, min, max, mask) -> Uint32Array of chunk lengths
 static napi_value chunk(napi_env env, napi_callback_info info) {
   size_t argc = 7; napi_value argv[7];
@@ -115,13 +128,7 @@ static napi_value chunk(napi_env env, napi_callback_info info) {
     start = (size_t)cut;
     if (n == cap) break;
   }
-  napi_value rab; void* rdata;
-  CHECK(napi_create_arraybuffer(env, n * sizeof(uint32_t), &rdata, &rab));
-  memcpy(rdata, out, n * sizeof(uint32_t));
-  free(out);
-  napi_value result;
-  CHECK(napi_create_typedarray(env, napi_uint32_array, n, rab, 0, &result));
-  return result;
+  return typed_copy(env, napi_uint32_array, out, n, sizeof(uint32_t));
 }
 
 // dataExtents(fd, size) -> Float64Array [offset, length, ...] of the file's data (SEEK_DATA /
@@ -155,13 +162,7 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
     out[n++] = (double)data; out[n++] = (double)(hole - data);
     pos = hole;
   }
-  napi_value rab; void* rdata;
-  CHECK(napi_create_arraybuffer(env, n * sizeof(double), &rdata, &rab));
-  memcpy(rdata, out, n * sizeof(double));
-  free(out);
-  napi_value result;
-  CHECK(napi_create_typedarray(env, napi_float64_array, n, rab, 0, &result));
-  return result;
+  return typed_copy(env, napi_float64_array, out, n, sizeof(double));
 }
 
 // ---------------------------------------------------------------------------------- direct I/O
