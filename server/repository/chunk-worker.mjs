@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
 import { chunkLengths, rechunkLengths } from './chunker.mjs';
+import { readFully } from './read-fully.mjs';
 
 const require = createRequire(import.meta.url);
 // zstd's context API: compress into and decompress out of buffers we own (no copies, no allocations).
@@ -134,9 +135,8 @@ async function restoreBatch(m) {
           throw new Error(`pack ${name} is missing from the repository`);
         }
         try {
-          await readStretch(fd, readBuf, m.spanFrom[i], m.spanAt[i], m.spanTo[i] - m.spanFrom[i]).catch((e) => {
-            throw new Error(/source ends/.test(e.message) ? `pack ${name} is truncated (wanted ${m.spanTo[i] - m.spanFrom[i]} bytes at ${m.spanFrom[i]})` : e.message);
-          });
+          const length = m.spanTo[i] - m.spanFrom[i];
+          await readFully(fd, readBuf, m.spanAt[i], length, m.spanFrom[i], () => new Error(`pack ${name} is truncated (wanted ${length} bytes at ${m.spanFrom[i]})`));
         } finally {
           fs.closeSync(fd);
         }
@@ -254,21 +254,6 @@ function input(m) {
   return m.bytes ?? { buf: Buffer.from(m.buf, 0, m.len ?? m.buf.byteLength), own: false };
 }
 
-/** Reads one [file offset, buffer offset, length] stretch of `fd` into `buf` (libuv's thread pool). */
-function readStretch(fd, buf, pos, at, length) {
-  return new Promise((resolve, reject) => {
-    const step = (done) => {
-      if (done === length) return resolve();
-      fs.read(fd, buf, at + done, length - done, pos + done, (err, n) => {
-        if (err) return reject(err);
-        if (n === 0) return reject(new Error(`the source ends before byte ${pos + length} (read ${done} of ${length} bytes at ${pos})`));
-        step(done + n);
-      });
-    };
-    step(0);
-  });
-}
-
 /**
  * Reads the `reads` ([file offset, buffer offset, length] triples) of the descriptor `fd` into
  * one of this worker's buffers, asynchronously: the worker hashes and compresses earlier
@@ -278,7 +263,10 @@ async function readInput(m) {
   const size = ownClass(m.len);
   const buf = ownBuffers.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
   const reads = [];
-  for (let i = 0; i < m.reads.length; i += 3) reads.push(readStretch(m.fd, buf, m.reads[i], m.reads[i + 1], m.reads[i + 2]));
+  for (let i = 0; i < m.reads.length; i += 3) {
+    const [pos, at, length] = [m.reads[i], m.reads[i + 1], m.reads[i + 2]];
+    reads.push(readFully(m.fd, buf, at, length, pos, (done) => new Error(`the source ends before byte ${pos + length} (read ${done} of ${length} bytes at ${pos})`)));
+  }
   await Promise.all(reads);
   return { buf: buf.subarray(0, m.len), own: true };
 }
@@ -295,6 +283,35 @@ function release(seg) {
 }
 
 
+/** Names the chunks of `buf` at `starts` / `lengths`: SHA-256 (or HMAC) ids, none for zero chunks, which are flagged. */
+function nameChunks(buf, starts, lengths) {
+  const n = lengths.length;
+  const ids = Buffer.alloc(n * 32);
+  const zero = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = buf.subarray(starts[i], starts[i] + lengths[i]);
+    if (isZero(c)) zero[i] = 1;
+    else chunkId(c).copy(ids, i * 32);
+  }
+  return { ids, zero };
+}
+
+/**
+ * Keeps a named segment here for 'seal' or 'drop' and replies with its names. The ids go back as
+ * a copy: the worker keeps its own for the records of 'seal'.
+ */
+function holdSegment(m, seg, zero, reply) {
+  segments.set(m.seg, seg);
+  const out = new Uint8Array(seg.ids.length);
+  out.set(seg.ids);
+  parentPort.postMessage({ id: m.id, ok: true, ...reply, ids: out.buffer, zero: zero.buffer }, [out.buffer, zero.buffer]);
+}
+
+/** The error reply to message `m`. */
+function fail(m, e) {
+  parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) });
+}
+
 /** Operations on a segment's bytes: when the worker reads them itself, the read comes first. */
 const READS_INPUT = new Set(['chunk', 'rechunk', 'hash', 'rechunkMany']);
 
@@ -302,7 +319,7 @@ parentPort.on('message', (m) => {
   if (m.fd !== undefined && READS_INPUT.has(m.op)) {
     readInput(m).then(
       (bytes) => handle({ ...m, bytes }),
-      (e) => parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+      (e) => fail(m, e),
     );
     return;
   }
@@ -324,32 +341,19 @@ function handle(m) {
       let lengths = m.lengths;
       if (m.op === 'chunk') lengths = chunkLengths(buf, buf.length, m.final, m.base, m.cut);
       else if (m.op === 'rechunk') ({ lengths, resynced } = rechunkLengths(buf, buf.length, m.final, m.boundaries, m.resyncAfter, m.base, m.cut));
-      const n = lengths.length;
-      const ids = Buffer.alloc(n * 32);
-      const zero = new Uint8Array(n);
-      let o = 0;
-      for (let i = 0; i < n; i++) {
-        const c = buf.subarray(o, o + lengths[i]);
-        if (isZero(c)) zero[i] = 1;
-        else chunkId(c).copy(ids, i * 32);
-        o += lengths[i];
+      const starts = new Float64Array(lengths.length);
+      for (let i = 0, p = 0; i < lengths.length; i++) {
+        starts[i] = p;
+        p += lengths[i];
       }
+      const { ids, zero } = nameChunks(buf, starts, lengths);
       if (m.keep === false) {
         // Only the names were wanted: the buffer goes straight back.
         const back = release({ buf, own });
         parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: ids.buffer, zero: zero.buffer, buf: back }, [ids.buffer, zero.buffer, ...(back ? [back] : [])]);
         return;
       }
-      const starts = new Float64Array(n);
-      for (let i = 0, p = 0; i < n; i++) {
-        starts[i] = p;
-        p += lengths[i];
-      }
-      segments.set(m.seg, { buf, own, starts, lengths, ids });
-      // The ids go back as a copy: the worker keeps its own for the records of 'seal'.
-      const out = new Uint8Array(ids.length);
-      out.set(ids);
-      parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: out.buffer, zero: zero.buffer }, [out.buffer, zero.buffer]);
+      holdSegment(m, { buf, own, starts, lengths, ids }, zero, { lengths, resynced });
     } else if (m.op === 'rechunkMany') {
       // Several incremental windows read into one buffer (one round trip instead of one each):
       // each part is re-chunked on its own; the chunks of all parts are named in order.
@@ -370,18 +374,8 @@ function handle(m) {
           p += l;
         }
       }
-      const n = allLengths.length;
-      const ids = Buffer.alloc(n * 32);
-      const zero = new Uint8Array(n);
-      for (let i = 0; i < n; i++) {
-        const c = buf.subarray(allStarts[i], allStarts[i] + allLengths[i]);
-        if (isZero(c)) zero[i] = 1;
-        else chunkId(c).copy(ids, i * 32);
-      }
-      segments.set(m.seg, { buf, own, starts: allStarts, lengths: allLengths, ids });
-      const out = new Uint8Array(ids.length);
-      out.set(ids);
-      parentPort.postMessage({ id: m.id, ok: true, partLengths, resynced, ids: out.buffer, zero: zero.buffer }, [out.buffer, zero.buffer]);
+      const { ids, zero } = nameChunks(buf, allStarts, allLengths);
+      holdSegment(m, { buf, own, starts: allStarts, lengths: allLengths, ids }, zero, { partLengths, resynced });
     } else if (m.op === 'seal') {
       // The new chunks of a segment as pack records (codec, stored length, raw length, id, payload),
       // one contiguous run the writer appends as it is; the segment's buffer goes back for reuse.
@@ -425,17 +419,17 @@ function handle(m) {
     } else if (m.op === 'verifyPack') {
       verifyPack(m).then(
         (result) => parentPort.postMessage({ id: m.id, ok: true, ...result }),
-        (e) => parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+        (e) => fail(m, e),
       );
     } else if (m.op === 'restoreBatch') {
       restoreBatch(m).then(
         (r) => parentPort.postMessage({ id: m.id, ok: true, out: m.out, bad: r.bad }, [m.out]),
-        (e) => parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
+        (e) => fail(m, e),
       );
     } else {
       throw new Error(`unknown op ${m.op}`);
     }
   } catch (e) {
-    parentPort.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) });
+    fail(m, e);
   }
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { native } from './native.mjs';
+import { readFully } from './read-fully.mjs';
 import { RepositoryError } from './format';
 import { readExactly } from './files';
 import type { ImageSource } from './types';
@@ -29,19 +30,8 @@ export async function openFileSource(file: string): Promise<ImageSource & { clos
     },
     // The descriptor's callback API: a FileHandle read costs more on the JavaScript thread, and an
     // incremental makes thousands of small reads.
-    readInto(offset, target) {
-      return new Promise<void>((resolve, reject) => {
-        const step = (done: number) => {
-          if (done === target.byteLength) return resolve();
-          fs.read(fh.fd, target, done, target.byteLength - done, offset + done, (err, n) => {
-            if (err) return reject(err);
-            if (n === 0) return reject(new RepositoryError('INTERNAL', `${file} is truncated (wanted ${target.byteLength} bytes at ${offset}, file ends after ${done})`));
-            step(done + n);
-          });
-        };
-        step(0);
-      });
-    },
+    readInto: (offset, target) =>
+      readFully(fh.fd, target, 0, target.byteLength, offset, (done: number) => new RepositoryError('INTERNAL', `${file} is truncated (wanted ${target.byteLength} bytes at ${offset}, file ends after ${done})`)),
     // A sparse file's holes are zeros: they are not read (the native addon asks the file system).
     ...(native && st.isFile()
       ? {
