@@ -8,6 +8,11 @@ export interface IndexEntry {
   codec: number;
 }
 
+/** An id's first 4 bytes as a word: its hash slot, and the first thing a probe compares. */
+function headOf(id: Uint8Array): number {
+  return (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) >>> 0;
+}
+
 const EMPTY = -1;
 const PENDING = 0xffffffff;
 
@@ -74,7 +79,7 @@ export class ChunkIndex {
   private find(id: Uint8Array): number {
     if (this.slots.length === 0) return -1;
     const mask = this.slots.length - 1;
-    const h = (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) >>> 0;
+    const h = headOf(id);
     let s = h & mask;
     for (;;) {
       const e = this.slots[s]!;
@@ -131,7 +136,7 @@ export class ChunkIndex {
       if (this.count * 2 >= this.slots.length) this.rehash(this.slots.length * 2);
       e = this.count++;
       this.ids.set(id.subarray(0, ID_BYTES), e * ID_BYTES);
-      this.head[e] = (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) >>> 0;
+      this.head[e] = headOf(id);
       this.live[e] = 1;
       this.liveCount++;
       const mask = this.slots.length - 1;

@@ -104,11 +104,13 @@ interface ChunkTable {
 }
 
 function expandChunks(entries: DiskEntry[], size: number): ChunkTable {
+  /** Where the zero piece starting at `cursor` of a run ending at `end` ends. */
+  const pieceEnd = (cursor: number, end: number) => Math.min(end, size, (Math.floor(cursor / MAX_CHUNK) + 1) * MAX_CHUNK);
   let n = 0;
   let pos = 0;
   for (const e of entries) {
     if (e.id) n++;
-    else for (let cursor = pos, end = pos + e.length; cursor < end; n++) cursor = Math.min(end, size, (Math.floor(cursor / MAX_CHUNK) + 1) * MAX_CHUNK);
+    else for (let cursor = pos, end = pos + e.length; cursor < end; n++) cursor = pieceEnd(cursor, end);
     pos += e.length;
   }
   const t: ChunkTable = { n, start: new Float64Array(n), length: new Float64Array(n), entry: new Array<DiskEntry>(n) };
@@ -124,7 +126,7 @@ function expandChunks(entries: DiskEntry[], size: number): ChunkTable {
     }
     const end = pos + e.length;
     for (let cursor = pos; cursor < end; k++) {
-      const next = Math.min(end, size, (Math.floor(cursor / MAX_CHUNK) + 1) * MAX_CHUNK);
+      const next = pieceEnd(cursor, end);
       t.start[k] = cursor;
       t.length[k] = next - cursor;
       t.entry[k] = { length: next - cursor, id: null };
@@ -474,36 +476,29 @@ export class FilesystemRepository implements Repository {
       this.buffers.give(d.buf);
       return chunks;
     }
+    // The slab the records are sealed into, freed once: when the writer is done with it, or when
+    // they did not go there (too big for a slab) or never reached the writer.
+    let slab: number | null = null;
+    const freeSlab = () => {
+      if (slab === null) return;
+      this.slabs.release(slab);
+      slab = null;
+    };
     try {
       // Room for the records at their largest (header, zstd's bound, the seal's nonce and tag).
       const room = fresh.reduce((a, k) => a + lengths[k]! + (lengths[k]! >> 7) + 160, 0);
-      const slab = room <= SLAB_BYTES ? await this.slabs.take() : null;
-      let s: { codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer | null; blobLen: number; buf: ArrayBuffer | null };
-      try {
-        s = await this.pool.call(w, { op: 'seal', seg, indices: fresh, slab });
-      } catch (e) {
-        if (slab !== null) this.slabs.release(slab);
-        throw e;
-      }
+      if (room <= SLAB_BYTES) slab = await this.slabs.take();
+      const s = await this.pool.call<{ codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer | null; blobLen: number; buf: ArrayBuffer | null }>(w, { op: 'seal', seg, indices: fresh, slab });
       this.buffers.give(s.buf);
       // In the slab, or (records bigger than a slab) in a blob of its own.
       const blob = s.blob ? Buffer.from(s.blob, 0, s.blobLen) : this.slabs.view(slab!, s.blobLen);
-      if (s.blob && slab !== null) this.slabs.release(slab);
+      if (s.blob) freeSlab();
       const entries = fresh.map((k, j) => ({ id: chunks[k]!.id!, at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: chunks[k]!.length, codec: s.codecs[j]! }));
-      const inSlab = !s.blob && slab !== null;
-      let written = false;
-      try {
-        await this.packs.appendRecords({ blob, entries }, () => {
-          written = true;
-          if (inSlab) this.slabs.release(slab);
-        });
-      } catch (e) {
-        // Refused before the writer took it (appends fail only then): the slab is free now.
-        if (inSlab && !written) this.slabs.release(slab);
-        throw e;
-      }
+      // Appends fail only before the writer takes the blob.
+      await this.packs.appendRecords({ blob, entries }, freeSlab);
       run.totals.storedBytesAdded += blob.length;
     } catch (e) {
+      freeSlab();
       // Claimed but never handed to the writer: they must not count as stored.
       for (const k of fresh) if (this.packs.index.isPending(chunks[k]!.id!)) this.packs.index.delete(chunks[k]!.id!);
       throw e;
@@ -540,10 +535,18 @@ export class FilesystemRepository implements Repository {
       run.totals.bytesRead += len;
       return { msg: { fd: d.source.fd, reads, len }, transfer: [] };
     }
-    if (slices.length === 1) {
-      const { ab } = await this.readInto(d, slices[0]![0], slices[0]![1], run);
+    if (slices.length === 1 && !d.source.readInto) {
+      // A fresh buffer that owns its whole ArrayBuffer is handed to the worker as it is (transferred, not copied).
+      const [off] = slices[0]!;
+      const data = await d.source.read(off, len);
+      if (data.byteLength !== len) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${len} bytes at ${off}`);
+      run.totals.bytesRead += len;
+      if (data.byteOffset === 0 && data.buffer.byteLength === len && data.buffer instanceof ArrayBuffer) return { msg: { buf: data.buffer, len }, transfer: [data.buffer] };
+      const ab = this.buffers.take(len);
+      new Uint8Array(ab).set(data);
       return { msg: { buf: ab, len }, transfer: [ab] };
     }
+    // Into a buffer a worker handed back: no allocation, no page faults, nothing for the GC.
     const ab = this.buffers.take(len);
     let at = 0;
     await Promise.all(
@@ -554,25 +557,6 @@ export class FilesystemRepository implements Repository {
       }),
     );
     return { msg: { buf: ab, len }, transfer: [ab] };
-  }
-
-  private async readInto(d: BackupDiskInput, offset: number, length: number, run: BackupRun): Promise<{ ab: ArrayBuffer; len: number }> {
-    if (run.input.signal?.aborted) throw abortError(run.input.signal);
-    if (d.source.readInto) {
-      // Into a buffer a worker handed back: no allocation, no page faults, nothing for the GC.
-      const ab = this.buffers.take(length);
-      await d.source.readInto(offset, new Uint8Array(ab, 0, length));
-      run.totals.bytesRead += length;
-      return { ab, len: length };
-    }
-    const data = await d.source.read(offset, length);
-    if (data.byteLength !== length) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${length} bytes at ${offset}`);
-    run.totals.bytesRead += length;
-    // A buffer that owns its whole ArrayBuffer is handed to the worker as it is (transferred, not copied).
-    if (data.byteOffset === 0 && data.buffer.byteLength === length && data.buffer instanceof ArrayBuffer) return { ab: data.buffer, len: length };
-    const ab = this.buffers.take(length);
-    new Uint8Array(ab).set(data);
-    return { ab, len: length };
   }
 
   /** A full read, segment by segment, in parallel; segments with no allocated data are not read. */
