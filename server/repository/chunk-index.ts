@@ -70,7 +70,7 @@ export class ChunkIndex {
     const mask = n - 1;
     for (let i = 0; i < this.count; i++) {
       if (!this.live[i]) continue;
-      let s = this.ids.readUInt32LE(i * ID_BYTES) & mask;
+      let s = this.head[i]! & mask;
       while (this.slots[s] !== EMPTY) s = (s + 1) & mask;
       this.slots[s] = i;
     }
@@ -140,7 +140,7 @@ export class ChunkIndex {
       this.live[e] = 1;
       this.liveCount++;
       const mask = this.slots.length - 1;
-      let s = this.ids.readUInt32LE(e * ID_BYTES) & mask;
+      let s = this.head[e]! & mask;
       while (this.slots[s] !== EMPTY) s = (s + 1) & mask;
       this.slots[s] = e;
     }
