@@ -1,4 +1,4 @@
-import { ID_BYTES } from './format';
+import { ID_BYTES, IDX_ENTRY_BYTES, idxEntryCount } from './format';
 
 export interface IndexEntry {
   pack: string;
@@ -8,9 +8,9 @@ export interface IndexEntry {
   codec: number;
 }
 
-/** An id's first 4 bytes as a word: its hash slot, and the first thing a probe compares. */
-function headOf(id: Uint8Array): number {
-  return (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) >>> 0;
+/** The first 4 bytes of the id at `src[at]` as a word: its hash slot, and the first thing a probe compares. */
+function headOf(src: Uint8Array, at = 0): number {
+  return (src[at]! | (src[at + 1]! << 8) | (src[at + 2]! << 16) | (src[at + 3]! << 24)) >>> 0;
 }
 
 const EMPTY = -1;
@@ -76,24 +76,43 @@ export class ChunkIndex {
     }
   }
 
-  private find(id: Uint8Array): number {
+  /** The entry of the id at `src[at, at + 32)`, or -1. */
+  private find(src: Uint8Array, at = 0): number {
     if (this.slots.length === 0) return -1;
     const mask = this.slots.length - 1;
-    const h = headOf(id);
+    const h = headOf(src, at);
     let s = h & mask;
     for (;;) {
       const e = this.slots[s]!;
       if (e === EMPTY) return -1;
-      if (this.head[e] === h && this.live[e] && this.sameTail(id, e)) return e;
+      if (this.head[e] === h && this.live[e] && this.sameTail(src, at, e)) return e;
       s = (s + 1) & mask;
     }
   }
 
-  private sameTail(id: Uint8Array, e: number): boolean {
+  private sameTail(src: Uint8Array, at: number, e: number): boolean {
     const ids = this.ids;
     const o = e * ID_BYTES;
-    for (let i = 4; i < ID_BYTES; i++) if (ids[o + i] !== id[i]) return false;
+    for (let i = 4; i < ID_BYTES; i++) if (ids[o + i] !== src[at + i]) return false;
     return true;
+  }
+
+  /** The entry of the id at `src[at, at + 32)`, added (live, fields unset) when absent. */
+  private findOrAdd(src: Uint8Array, at: number): number {
+    const found = this.find(src, at);
+    if (found >= 0) return found;
+    this.grow(this.count + 1);
+    if (this.count * 2 >= this.slots.length) this.rehash(this.slots.length * 2);
+    const e = this.count++;
+    this.ids.set(src.subarray(at, at + ID_BYTES), e * ID_BYTES);
+    this.head[e] = headOf(src, at);
+    this.live[e] = 1;
+    this.liveCount++;
+    const mask = this.slots.length - 1;
+    let s = this.head[e]! & mask;
+    while (this.slots[s] !== EMPTY) s = (s + 1) & mask;
+    this.slots[s] = e;
+    return e;
   }
 
   /** Room for `n` more entries without growing step by step (bulk loads). */
@@ -113,6 +132,12 @@ export class ChunkIndex {
     return { pack: this.packs[this.packNo[e]!]!, offset: this.offset[e]!, storedLen: this.storedLen[e]!, rawLen: this.rawLen[e]!, codec: this.codec[e]! };
   }
 
+  /** Present and durable (no object made: for checks over every chunk of a manifest). */
+  isDurable(id: Uint8Array): boolean {
+    const e = this.find(id);
+    return e >= 0 && this.packNo[e] !== PENDING;
+  }
+
   isPending(id: Uint8Array): boolean {
     const e = this.find(id);
     return e >= 0 && this.packNo[e] === PENDING;
@@ -130,25 +155,30 @@ export class ChunkIndex {
 
   /** Adds or updates; `loc` null marks the chunk pending. */
   set(id: Uint8Array, loc: IndexEntry | null): void {
-    let e = this.find(id);
-    if (e < 0) {
-      this.grow(this.count + 1);
-      if (this.count * 2 >= this.slots.length) this.rehash(this.slots.length * 2);
-      e = this.count++;
-      this.ids.set(id.subarray(0, ID_BYTES), e * ID_BYTES);
-      this.head[e] = headOf(id);
-      this.live[e] = 1;
-      this.liveCount++;
-      const mask = this.slots.length - 1;
-      let s = this.head[e]! & mask;
-      while (this.slots[s] !== EMPTY) s = (s + 1) & mask;
-      this.slots[s] = e;
-    }
+    const e = this.findOrAdd(id, 0);
     this.packNo[e] = loc ? this.packNumber(loc.pack) : PENDING;
     this.offset[e] = loc?.offset ?? 0;
     this.storedLen[e] = loc?.storedLen ?? 0;
     this.rawLen[e] = loc?.rawLen ?? 0;
     this.codec[e] = loc?.codec ?? 0;
+  }
+
+  /**
+   * Loads a pack's index file (see format.ts) in place: no object per entry. A chunk already known
+   * takes this pack's location (packs are loaded in order; the later one wins).
+   */
+  loadIdx(buf: Buffer, pack: string, name: string): void {
+    const n = idxEntryCount(buf, name);
+    const packNo = this.packNumber(pack);
+    for (let i = 0, o = 8; i < n; i++, o += IDX_ENTRY_BYTES) {
+      const e = this.findOrAdd(buf, o);
+      const f = o + ID_BYTES;
+      this.packNo[e] = packNo;
+      this.offset[e] = buf.readUInt32LE(f) + buf.readUInt32LE(f + 4) * 2 ** 32;
+      this.storedLen[e] = buf.readUInt32LE(f + 8);
+      this.rawLen[e] = buf.readUInt32LE(f + 12);
+      this.codec[e] = buf[f + 16]!;
+    }
   }
 
   delete(id: Uint8Array): void {

@@ -45,6 +45,14 @@ export class RepositoryError extends DomainError {
   }
 }
 
+/** The entry count of a pack index file, checked against its magic and length. */
+export function idxEntryCount(buf: Buffer, name: string): number {
+  if (buf.length < 8 || !buf.subarray(0, 4).equals(IDX_MAGIC)) throw new RepositoryError('INTERNAL', `pack index ${name} is corrupt`);
+  const n = buf.readUInt32LE(4);
+  if (buf.length !== 8 + n * IDX_ENTRY_BYTES) throw new RepositoryError('INTERNAL', `pack index ${name} is truncated`);
+  return n;
+}
+
 /** One run of a disk image: `length` bytes of zeros, or one chunk. */
 export interface DiskEntry {
   length: number;
@@ -69,24 +77,24 @@ export interface PointManifest {
 
 export function encodePoint(header: PointHeader, disks: Map<number, DiskEntry[]>): Buffer {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const tables: Buffer[] = [];
+  const bodyLen = 8 + json.length + header.disks.reduce((a, d) => a + (disks.get(d.index)?.length ?? 0) * ENTRY_BYTES, 0);
+  // One buffer, written in place: header, json, the disks' tables, then a trailing checksum that
+  // catches torn or edited manifests.
+  const out = Buffer.alloc(bodyLen + 32);
+  POINT_MAGIC.copy(out, 0);
+  out.writeUInt32LE(json.length, 4);
+  json.copy(out, 8);
+  let o = 8 + json.length;
   for (const d of header.disks) {
-    const entries = disks.get(d.index) ?? [];
-    const t = Buffer.alloc(entries.length * ENTRY_BYTES);
-    entries.forEach((e, i) => {
-      const o = i * ENTRY_BYTES;
-      t.writeUInt32LE(e.length, o);
-      t.writeUInt8(e.id ? 1 : 0, o + 4);
-      if (e.id) e.id.copy(t, o + 5);
-    });
-    tables.push(t);
+    for (const e of disks.get(d.index) ?? []) {
+      out.writeUInt32LE(e.length, o);
+      out[o + 4] = e.id ? 1 : 0;
+      if (e.id) out.set(e.id, o + 5);
+      o += ENTRY_BYTES;
+    }
   }
-  const head = Buffer.alloc(8);
-  POINT_MAGIC.copy(head, 0);
-  head.writeUInt32LE(json.length, 4);
-  const body = Buffer.concat([head, json, ...tables]);
-  // A trailing checksum catches torn or edited manifests.
-  return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+  createHash('sha256').update(out.subarray(0, bodyLen)).digest().copy(out, bodyLen);
+  return out;
 }
 
 export function decodePointHeader(buf: Buffer, name: string): PointHeader {

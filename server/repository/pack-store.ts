@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DIRECT_ALIGN, DirectWriteQueue, openDirect } from './direct-io';
 import { ChunkIndex, type IndexEntry } from './chunk-index';
-import { IDX_ENTRY_BYTES, IDX_MAGIC, ID_BYTES, PACK_MAGIC, RECORD_HEADER_BYTES, RepositoryError } from './format';
+import { IDX_ENTRY_BYTES, IDX_MAGIC, ID_BYTES, PACK_MAGIC, RECORD_HEADER_BYTES, RepositoryError, idxEntryCount } from './format';
 import { readExactly, syncDir, writeFileAtomic } from './files';
 
 export type { IndexEntry };
@@ -33,21 +33,8 @@ export function encodeIdx(entries: Array<{ id: Buffer } & Omit<IndexEntry, 'pack
   return buf;
 }
 
-/** Walks an index file without building objects (index files of big repositories are large). */
-export function forEachIdxEntry(buf: Buffer, name: string, fn: (id: Buffer, offset: number, storedLen: number, rawLen: number, codec: number) => void): void {
-  if (buf.length < 8 || !buf.subarray(0, 4).equals(IDX_MAGIC)) throw new RepositoryError('INTERNAL', `pack index ${name} is corrupt`);
-  const n = buf.readUInt32LE(4);
-  if (buf.length !== 8 + n * IDX_ENTRY_BYTES) throw new RepositoryError('INTERNAL', `pack index ${name} is truncated`);
-  for (let i = 0; i < n; i++) {
-    const o = 8 + i * IDX_ENTRY_BYTES;
-    fn(buf.subarray(o, o + ID_BYTES), Number(buf.readBigUInt64LE(o + ID_BYTES)), buf.readUInt32LE(o + ID_BYTES + 8), buf.readUInt32LE(o + ID_BYTES + 12), buf.readUInt8(o + ID_BYTES + 16));
-  }
-}
-
 export function decodeIdx(buf: Buffer, name: string): Array<{ id: Buffer } & Omit<IndexEntry, 'pack'>> {
-  if (buf.length < 8 || !buf.subarray(0, 4).equals(IDX_MAGIC)) throw new RepositoryError('INTERNAL', `pack index ${name} is corrupt`);
-  const n = buf.readUInt32LE(4);
-  if (buf.length !== 8 + n * IDX_ENTRY_BYTES) throw new RepositoryError('INTERNAL', `pack index ${name} is truncated`);
+  const n = idxEntryCount(buf, name);
   const out = [];
   for (let i = 0; i < n; i++) {
     const o = 8 + i * IDX_ENTRY_BYTES;
@@ -196,8 +183,21 @@ export class PackStore {
     this.dir = dir;
   }
 
-  /** Loads index files not seen yet (other processes may have added packs). */
+  /**
+   * Loads index files not seen yet (other processes may have added packs). Callers at the same
+   * time wait for one load, then look again (cheap when nothing is new), so no file is read twice.
+   */
   async refresh(): Promise<void> {
+    while (this.refreshing) await this.refreshing;
+    this.refreshing = this.loadNewIdx().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private refreshing: Promise<void> | null = null;
+
+  private async loadNewIdx(): Promise<void> {
     const names = (await fs.promises.readdir(this.dir)).filter((n) => n.endsWith('.idx') && !this.loadedIdx.has(n));
     // Read in parallel, loaded in order (a chunk in two packs keeps the later pack's entry).
     const bufs = await Promise.all(names.map((n) => fs.promises.readFile(path.join(this.dir, n))));
@@ -205,7 +205,7 @@ export class PackStore {
     names.forEach((n, i) => {
       if (this.loadedIdx.has(n)) return;
       const pack = n.slice(0, -4);
-      forEachIdxEntry(bufs[i]!, n, (id, offset, storedLen, rawLen, codec) => this.index.set(id, { pack, offset, storedLen, rawLen, codec }));
+      this.index.loadIdx(bufs[i]!, pack, n);
       this.loadedIdx.add(n);
     });
   }

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { seededBytes } from '@/server/lib/random';
 import { initRepository, openFileSource, openRepository, type FilesystemRepository } from './index';
 import type { ImageSource } from './types';
@@ -216,6 +216,41 @@ describe('repository on real files', () => {
     await repo.restoreDisk({ pointId: bk.pointId, diskIndex: 0, outPath: out });
     expect(sha(out)).toBe(sha(img));
     expect((await repo.verify()).ok).toBe(true);
+  });
+
+  it('a pack that fails to be written fails every backup that counted on its chunks, not only the one whose flush reports it', async () => {
+    // Two backups of the same new content at once: one stores the chunks, the other counts on them
+    // while they are pending. The pack's rename fails; its chunks are withdrawn.
+    const img = path.join(dir, 'twin.raw');
+    makeImage(img, 9);
+    const [s1, s2] = await Promise.all([openFileSource(img), openFileSource(img)]);
+    const rename = fs.promises.rename.bind(fs.promises);
+    let failed = 0;
+    const spy = vi.spyOn(fs.promises, 'rename').mockImplementation(async (from, to) => {
+      if (String(to).endsWith('.pack') && failed++ === 0) throw new Error('injected: device gone');
+      return rename(from, to);
+    });
+    const before = (await repo.listPoints()).length;
+    let results: PromiseSettledResult<unknown>[];
+    try {
+      results = await Promise.allSettled([repo.backup({ series: 'twin-1', disks: [{ index: 0, source: s1 }] }), repo.backup({ series: 'twin-2', disks: [{ index: 0, source: s2 }] })]);
+    } finally {
+      spy.mockRestore();
+      await s1.close();
+      await s2.close();
+    }
+    expect(failed).toBeGreaterThan(0);
+    // Neither commits a point that names a withdrawn chunk.
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect((await repo.listPoints()).length).toBe(before);
+    expect((await repo.verify()).ok).toBe(true);
+    // Run again, it works.
+    const again = await openFileSource(img);
+    const ok = await repo.backup({ series: 'twin-1', disks: [{ index: 0, source: again }] });
+    await again.close();
+    const out = path.join(dir, 'twin.out');
+    await repo.restoreDisk({ pointId: ok.pointId, diskIndex: 0, outPath: out });
+    expect(sha(out)).toBe(sha(img));
   });
 
   it('bad input: not a disk image, missing repository, corrupt manifest, truncated pack — clear errors', async () => {

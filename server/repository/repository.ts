@@ -71,6 +71,11 @@ function summaryOf(h: PointHeader): PointSummary {
 interface BackupRun {
   totals: { bytesTotal: number; bytesDone: number; bytesRead: number; storedBytesAdded: number };
   input: BackupInput;
+  /**
+   * Chunks whose durability the commit must confirm: this backup's new ones, and those another
+   * writer still had pending when this backup counted on them.
+   */
+  unconfirmed: Buffer[];
 }
 
 /** What chunking an all-zero stretch of a segment gives: MAX_CHUNK pieces, the last one shorter. */
@@ -292,8 +297,8 @@ export class FilesystemRepository implements Repository {
     const packs = new PackStore(path.join(dir, 'packs'));
     this.packs = packs;
     this.ready = (async () => {
-      await pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, slabs: this.slabs.all });
-      await packs.refresh();
+      // The workers start while the index loads.
+      await Promise.all([pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, slabs: this.slabs.all }), packs.refresh()]);
     })();
   }
 
@@ -337,7 +342,6 @@ export class FilesystemRepository implements Repository {
   }
 
   async listPoints(filter: { series?: string } = {}): Promise<PointSummary[]> {
-    await this.ready;
     const all = await this.pointHeaders();
     return all.filter((h) => !filter.series || h.series === filter.series).map(summaryOf);
   }
@@ -354,7 +358,6 @@ export class FilesystemRepository implements Repository {
   // ------------------------------------------------------------------------------------------- backup
 
   async backup(input: BackupInput): Promise<BackupResult> {
-    await this.ready;
     const started = Date.now();
     if (!input.series || input.series.length > 256) throw new RepositoryError('VALIDATION', 'a backup needs a series name (1–256 characters)');
     if (input.disks.length === 0) throw new RepositoryError('VALIDATION', 'a backup needs at least one disk');
@@ -362,7 +365,8 @@ export class FilesystemRepository implements Repository {
     const pointId = input.pointId ?? newPointId();
     assertPointId(pointId);
     if (fs.existsSync(this.pointFile(pointId))) throw new RepositoryError('CONFLICT', `restore point ${pointId} already exists`);
-    const parent = input.parentPointId ? await this.readPoint(input.parentPointId) : null;
+    // The parent is read while the workers start and the index loads.
+    const [parent] = await Promise.all([input.parentPointId ? this.readPoint(input.parentPointId) : null, this.ready]);
     if (parent && parent.header.series !== input.series) throw new RepositoryError('VALIDATION', `parent ${input.parentPointId} belongs to series ${parent.header.series}, not ${input.series}`);
     for (const d of input.disks) {
       const size = d.source.sizeBytes;
@@ -378,8 +382,11 @@ export class FilesystemRepository implements Repository {
     }
 
     const lock = await acquireLock(this.locksDir(), 'shared', `backup ${input.series}`, { waitMs: 10 * 60_000, ...(input.signal ? { signal: input.signal } : {}) });
-    const run: BackupRun = { totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input };
+    const run: BackupRun = { totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input, unconfirmed: [] };
     try {
+      // The parent's chunks are safe from here on (prune and gc need the exclusive lock), if the
+      // parent was not pruned before this backup got its lock.
+      if (parent && !fs.existsSync(this.pointFile(parent.header.id))) throw new RepositoryError('CONFLICT', `parent ${parent.header.id} was pruned while this backup waited for its lock; run the backup again`);
       await this.packs.refresh();
       run.totals.bytesTotal = input.disks.reduce((a, d) => a + (d.changedExtents ? d.changedExtents.reduce((x, [, l]) => x + l, 0) : d.source.sizeBytes), 0);
       const diskResults: BackupDiskResult[] = [];
@@ -396,9 +403,10 @@ export class FilesystemRepository implements Repository {
         diskEntries.set(d.index, mergeZeroRuns(entries));
       }
       await this.packs.flush();
-      // Every chunk the manifest names must be durable now (a concurrent backup that failed may have
-      // withdrawn a chunk this one counted on: then this backup fails and is retried).
-      for (const es of diskEntries.values()) for (const e of es) if (e.id && !this.packs.index.get(e.id)) throw new RepositoryError('CONFLICT', `chunk ${idKey(e.id)} was not stored by the backup that claimed it; run the backup again`);
+      // Every chunk the manifest names must be durable now. The parent's and those found durable
+      // are (the lock keeps them). A pending chunk is withdrawn when the pack it went to fails to be
+      // written, whichever backup's flush reports it: then this backup fails and is retried.
+      for (const id of run.unconfirmed) if (!this.packs.index.isDurable(id)) throw new RepositoryError('CONFLICT', `chunk ${idKey(id)} was not stored by the backup that claimed it; run the backup again`);
       const header: PointHeader = {
         format: FORMAT_VERSION,
         id: pointId,
@@ -469,7 +477,8 @@ export class FilesystemRepository implements Repository {
       if (!this.packs.has(id)) {
         this.packs.index.set(id, null);
         fresh.push(k);
-      }
+        run.unconfirmed.push(id);
+      } else if (this.packs.index.isPending(id)) run.unconfirmed.push(id);
     }
     if (fresh.length === 0) {
       const d = await this.pool.call<{ buf: ArrayBuffer | null }>(w, { op: 'drop', seg });
