@@ -93,10 +93,11 @@ function sealInto(raw, out, at) {
 const scratch = Buffer.allocUnsafe(1 << 17);
 
 /**
- * Opens a stored record: decrypts, decompresses into `dst` (scratch when absent), checks the
- * length; returns the raw bytes (a view of `dst`).
+ * Opens a stored record: decrypts, decompresses into `dst`, checks the length; returns the raw
+ * bytes (a view of `dst`). Without `dst` (the bytes are only checked) a raw payload is returned as
+ * it is and anything else is decoded into scratch.
  */
-function open(codec, payload, rawLen, dst = scratch) {
+function open(codec, payload, rawLen, dst) {
   let data = payload;
   if (codec & ENCRYPTED) {
     if (!encKey) throw new Error('chunk is encrypted but no key was given');
@@ -105,6 +106,11 @@ function open(codec, payload, rawLen, dst = scratch) {
     data = Buffer.concat([d.update(data.subarray(12, data.length - 16)), d.final()]);
   }
   const base = codec & ~ENCRYPTED;
+  if (base === CODEC_RAW && !dst) {
+    if (data.length !== rawLen) throw new Error(`chunk length ${data.length} is not the recorded ${rawLen}`);
+    return data;
+  }
+  dst ??= scratch;
   if (dst.length < rawLen) throw new Error(`chunk length ${rawLen} is more than a chunk can be`);
   let n;
   if (base === CODEC_ZSTD) n = dctx.decompress(dst.subarray(0, rawLen), data);
@@ -163,72 +169,100 @@ async function restoreBatch(m) {
   }
 }
 
-/** Reads a whole file into `buf` (a bigger one when it does not fit); null when it cannot be read. */
-async function readFileInto(file, buf) {
-  let fh;
-  try {
-    fh = await fs.promises.open(file, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const size = (await fh.stat()).size;
-    if (buf.length < size) buf = Buffer.allocUnsafe(size);
-    let done = 0;
-    while (done < size) {
-      const { bytesRead } = await fh.read(buf, done, size - done, done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return { buf, data: buf.subarray(0, done) };
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Read buffers of verify calls, reused (a call that is reading holds one; two calls overlap). */
+/** Pack index entry: id (32), offset (u64), stored length (u32), raw length (u32), codec (u8). */
+const IDX_ENTRY_BYTES = 32 + 8 + 4 + 4 + 1;
+/** Verify reads a pack in windows of this size (a record is far smaller), two per call: one is read while the other is checked. */
+const VERIFY_WINDOW = 8 << 20;
+/** Window buffers of verify calls, reused (each call holds two; two calls overlap per worker). */
 const verifyBufs = [];
 
 /**
- * Verifies a pack: read asynchronously (another call's check runs meanwhile), then each record's
+ * Verifies a pack against its index file (`m.idx`, the file's bytes; `m.keep` selects entries):
+ * the pack is read window by window, the next window while this one is checked; each record's
  * header must match the index, its payload must decode to its raw length and hash to its id.
- * Returns the problems (by record) and the raw bytes checked.
+ * Returns the problems (by chunk id), the entries checked and their raw bytes.
  */
 async function verifyPack(m) {
-  const read = await readFileInto(m.file, verifyBufs.pop() ?? Buffer.alloc(0));
-  try {
-    return checkPack(m, read?.data ?? null);
-  } finally {
-    if (read && verifyBufs.length < 3) verifyBufs.push(read.buf);
-  }
-}
-
-function checkPack(m, data) {
+  const idx = Buffer.from(m.idx);
+  const n = idx.readUInt32LE(4);
+  const order = [];
+  for (let i = 0; i < n; i++) if (!m.keep || m.keep[i]) order.push(i);
+  const offsetOf = (i) => idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 32) + idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 36) * 2 ** 32;
+  const storedOf = (i) => idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 40);
+  order.sort((x, y) => offsetOf(x) - offsetOf(y));
   const bad = [];
-  if (!data) {
-    for (let i = 0; i < m.where.length; i++) bad.push({ index: i, problem: `pack ${m.pack} is missing` });
-    return { bad, bytes: 0 };
+  const idOf = (i) => idx.subarray(8 + i * IDX_ENTRY_BYTES, 8 + i * IDX_ENTRY_BYTES + 32);
+  const fail = (i, problem) => bad.push({ chunkId: idOf(i).toString('base64'), problem });
+  let fd;
+  try {
+    fd = await fs.promises.open(m.file, 'r');
+  } catch {
+    for (const i of order) fail(i, `pack ${m.pack} is missing`);
+    return { bad, count: order.length, bytes: 0 };
   }
-  const ids = Buffer.from(m.ids);
+  // Windows of whole records, in file order: [file start, file end, first, end) over `order`.
+  const windows = [];
+  for (let k = 0; k < order.length; ) {
+    const start = offsetOf(order[k]) - RECORD_HEADER_BYTES;
+    let end = start;
+    const first = k;
+    while (k < order.length && (k === first || offsetOf(order[k]) + storedOf(order[k]) - start <= VERIFY_WINDOW)) {
+      end = Math.max(end, offsetOf(order[k]) + storedOf(order[k]));
+      k++;
+    }
+    windows.push([start, end, first, k]);
+  }
+  const bufs = [verifyBufs.pop() ?? Buffer.allocUnsafeSlow(VERIFY_WINDOW), verifyBufs.pop() ?? Buffer.allocUnsafeSlow(VERIFY_WINDOW)];
+  /** Reads window w into its buffer: the bytes read (fewer when the pack is truncated). */
+  const readWindow = async (w) => {
+    const [start, end] = windows[w];
+    const buf = bufs[w % 2].length >= end - start ? bufs[w % 2] : (bufs[w % 2] = Buffer.allocUnsafeSlow(end - start));
+    let done = 0;
+    while (done < end - start) {
+      const { bytesRead } = await fd.read(buf, done, end - start - done, start + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  };
   let bytes = 0;
-  for (let i = 0; i < m.where.length; i++) {
-    const off = m.where[i];
-    const h = off - RECORD_HEADER_BYTES;
-    const id = ids.subarray(i * 32, i * 32 + 32);
-    if (off + m.storedLen[i] > data.length) bad.push({ index: i, problem: `pack ${m.pack} is truncated` });
-    else if (data[h] !== m.codec[i] || data.readUInt32LE(h + 1) !== m.storedLen[i] || data.readUInt32LE(h + 5) !== m.rawLen[i] || !data.subarray(h + 9, h + 41).equals(id))
-      bad.push({ index: i, problem: `record header in pack ${m.pack} does not match its index` });
-    else {
-      bytes += m.rawLen[i];
-      try {
-        const raw = open(m.codec[i], data.subarray(off, off + m.storedLen[i]), m.rawLen[i]);
-        if (!chunkId(raw).equals(id)) bad.push({ index: i, problem: 'content does not match its id' });
-      } catch (e) {
-        bad.push({ index: i, problem: e instanceof Error ? e.message : String(e) });
+  let next = windows.length ? readWindow(0) : null;
+  try {
+    for (let w = 0; w < windows.length; w++) {
+      const got = await next;
+      next = w + 1 < windows.length ? readWindow(w + 1) : null;
+      const [start, , first, end] = windows[w];
+      const data = bufs[w % 2];
+      for (let k = first; k < end; k++) {
+        const i = order[k];
+        const e = 8 + i * IDX_ENTRY_BYTES + 32;
+        const codec = idx[e + 16];
+        const storedLen = idx.readUInt32LE(e + 8);
+        const rawLen = idx.readUInt32LE(e + 12);
+        const off = offsetOf(i) - start;
+        const h = off - RECORD_HEADER_BYTES;
+        const id = idOf(i);
+        if (off + storedLen > got) fail(i, `pack ${m.pack} is truncated`);
+        else if (data[h] !== codec || data.readUInt32LE(h + 1) !== storedLen || data.readUInt32LE(h + 5) !== rawLen || data.compare(id, 0, 32, h + 9, h + 41) !== 0)
+          fail(i, `record header in pack ${m.pack} does not match its index`);
+        else {
+          bytes += rawLen;
+          try {
+            const raw = open(codec, data.subarray(off, off + storedLen), rawLen);
+            if (!chunkId(raw).equals(id)) fail(i, 'content does not match its id');
+          } catch (err) {
+            fail(i, err instanceof Error ? err.message : String(err));
+          }
+        }
       }
     }
+  } finally {
+    // A read still in flight (after a failed one) finishes before its descriptor closes.
+    await next?.catch(() => undefined);
+    await fd.close();
+    for (const b of bufs) if (verifyBufs.length < 4 && b.length === VERIFY_WINDOW) verifyBufs.push(b);
   }
-  return { bad, bytes };
+  return { bad, count: order.length, bytes };
 }
 
 /** Record header in a pack: codec (1), stored length (4), raw length (4), chunk id (32). */
@@ -244,6 +278,9 @@ function giveBack(buf) {
  * bytes never cross threads: no transfers, no external-memory collections on either side).
  */
 const ownBuffers = new Map();
+/** Bytes of `ownBuffers` kept for reuse: the repository's in-flight byte budget (3 segments per worker, 2 workers). */
+const OWN_KEEP_BYTES = 48 << 20;
+let ownBytes = 0;
 /** Buffer sizes: incremental windows come in batches of up to 2 MiB, segments of 8 MiB. */
 const ownClass = (len) => (len <= 2 << 20 ? 2 << 20 : len <= 8 << 20 ? 8 << 20 : len);
 
@@ -261,7 +298,9 @@ function input(m) {
  */
 async function readInput(m) {
   const size = ownClass(m.len);
-  const buf = ownBuffers.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+  let buf = ownBuffers.get(size)?.pop();
+  if (buf) ownBytes -= buf.length;
+  else buf = Buffer.allocUnsafeSlow(size);
   const reads = [];
   for (let i = 0; i < m.reads.length; i += 3) {
     const [pos, at, length] = [m.reads[i], m.reads[i + 1], m.reads[i + 2]];
@@ -276,8 +315,13 @@ function release(seg) {
   if (!seg.own) return giveBack(seg.buf);
   const whole = Buffer.from(seg.buf.buffer);
   const list = ownBuffers.get(whole.length) ?? [];
-  // As many as are in flight at once in this worker, within the repository's byte budget.
-  if (list.length < 6 && ownClass(whole.length) === whole.length) list.push(whole);
+  // As many as were in flight at once (the repository's byte budget bounds them; incremental
+  // windows come in 2 MiB batches, many at a time): a buffer let go is a buffer the next read
+  // allocates and faults in again, page by page.
+  if (ownBytes + whole.length <= OWN_KEEP_BYTES && ownClass(whole.length) === whole.length) {
+    list.push(whole);
+    ownBytes += whole.length;
+  }
   ownBuffers.set(whole.length, list);
   return null;
 }

@@ -165,6 +165,13 @@ describe('repository on real files', () => {
     expect(rep.damagedChunks.length).toBeGreaterThanOrEqual(1);
     expect(rep.brokenPoints.length).toBeGreaterThanOrEqual(1);
     for (const d of rep.damagedChunks) expect(d.points.every((p) => rep.brokenPoints.includes(p))).toBe(true);
+    // One point's chunks only: the broken one reports the damage; a point without that chunk is fine.
+    const one = await repo.verify({ pointId: rep.brokenPoints[0]! });
+    expect(one.ok).toBe(false);
+    expect(one.damagedChunks.map((d) => d.id)).toEqual(rep.damagedChunks.filter((d) => d.points.includes(rep.brokenPoints[0]!)).map((d) => d.id));
+    expect(one.chunksChecked).toBeLessThan(rep.chunksChecked);
+    const healthy = (await repo.listPoints()).find((p) => !rep.brokenPoints.includes(p.id));
+    if (healthy) expect((await repo.verify({ pointId: healthy.id })).ok).toBe(true);
     // Restoring a broken point fails, clearly, as often as it is tried; the repository stays usable.
     for (let i = 0; i < 12; i++) await expect(repo.restoreDisk({ pointId: rep.brokenPoints[0]!, diskIndex: 0, outPath: path.join(dir, 'broken.out') })).rejects.toThrow(/damaged/);
     bytes[at] = bytes[at]! ^ 0x01;

@@ -5,6 +5,8 @@ import type { Extent } from '@/server/connectors/types';
 import { ImageDigest } from '@/server/lib/image-digest';
 import {
   FORMAT_VERSION,
+  IDX_ENTRY_BYTES,
+  ID_BYTES,
   RECORD_HEADER_BYTES,
   RepositoryError,
   assertPointId,
@@ -12,6 +14,7 @@ import {
   decodePointHeader,
   encodePoint,
   idKey,
+  idxEntryCount,
   newPointId,
   type DiskEntry,
   type PointHeader,
@@ -997,15 +1000,19 @@ export class FilesystemRepository implements Repository {
     await this.packs.refresh();
     const points: PointManifest[] = [];
     const pointErrors: string[] = [];
-    for (const h of await this.pointHeaders().catch(() => [])) {
-      if (input.pointId && h.id !== input.pointId) continue;
-      try {
-        points.push(await this.readPoint(h.id));
-      } catch (e) {
-        pointErrors.push(h.id);
-        void e;
+    /** Every manifest (or only the one asked for), read while the packs are checked. */
+    const readPoints = async () => {
+      for (const h of await this.pointHeaders().catch(() => [])) {
+        if (input.pointId && h.id !== input.pointId) continue;
+        try {
+          points.push(await this.readPoint(h.id));
+        } catch {
+          pointErrors.push(h.id);
+        }
       }
-    }
+    };
+    const pointsRead = input.pointId ? null : readPoints();
+    if (!pointsRead) await readPoints();
     if (input.pointId && points.length === 0 && pointErrors.length === 0) throw new RepositoryError('NOT_FOUND', `restore point ${input.pointId} not found`);
     const wanted = input.pointId ? new Set(points.flatMap((p) => [...p.disks.values()].flat().filter((e) => e.id).map((e) => idKey(e.id!)))) : null;
     const damaged = new Map<string, string>();
@@ -1013,31 +1020,30 @@ export class FilesystemRepository implements Repository {
     let bytesChecked = 0;
     const packDir = path.join(this.path, 'packs');
     const idxNames = (await fs.promises.readdir(packDir)).filter((n) => n.endsWith('.idx'));
-    // Packs are checked in parallel, in any order, two per worker at a time: a worker reads a pack
-    // (asynchronously: it checks another meanwhile), checks every record's header against the
-    // index, decodes it and re-hashes it; only the problems come back.
+    // Packs are checked in parallel, in any order, two per worker at a time: a worker gets the
+    // pack's index file as it is, reads the pack window by window, checks every record's header
+    // against the index, decodes it and re-hashes it; only the problems come back.
     await unordered(idxNames, this.pool.size * 2, async (n) => {
       if (input.signal?.aborted) throw abortError(input.signal);
       const pack = n.slice(0, -4);
-      const entries = decodeIdx(await fs.promises.readFile(path.join(packDir, n)), n).filter((e) => !wanted || wanted.has(idKey(e.id)));
-      if (entries.length === 0) return;
-      const where = new Float64Array(entries.map((e) => e.offset));
-      const storedLen = new Uint32Array(entries.map((e) => e.storedLen));
-      const rawLen = new Uint32Array(entries.map((e) => e.rawLen));
-      const codec = new Uint8Array(entries.map((e) => e.codec));
-      const ids = Buffer.alloc(entries.length * 32);
-      entries.forEach((e, k) => e.id.copy(ids, k * 32));
-      const r = await this.pool.call<{ bad: Array<{ index: number; problem: string }>; bytes: number }>(
-        this.pool.pick(),
-        { op: 'verifyPack', file: path.join(packDir, `${pack}.pack`), pack, where, storedLen, rawLen, codec, ids: ids.buffer },
-        [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer as ArrayBuffer],
-      );
-      for (const b of r.bad) damaged.set(idKey(entries[b.index]!.id), b.problem);
-      chunksChecked += entries.length;
+      const file = await fs.promises.readFile(path.join(packDir, n));
+      const count = idxEntryCount(file, n);
+      let keep: Uint8Array | null = null;
+      if (wanted) {
+        keep = new Uint8Array(count);
+        for (let i = 0; i < count; i++) keep[i] = wanted.has(idKey(file.subarray(8 + i * IDX_ENTRY_BYTES, 8 + i * IDX_ENTRY_BYTES + ID_BYTES))) ? 1 : 0;
+        if (!keep.includes(1)) return;
+      }
+      // Handed over whole (a copy only when the read buffer is shared).
+      const idx = file.byteOffset === 0 && file.buffer.byteLength === file.length ? (file.buffer as ArrayBuffer) : new Uint8Array(file).buffer;
+      const r = await this.pool.call<{ bad: Array<{ chunkId: string; problem: string }>; count: number; bytes: number }>(this.pool.pick(), { op: 'verifyPack', file: path.join(packDir, `${pack}.pack`), pack, idx, keep }, [idx, ...(keep ? [keep.buffer as ArrayBuffer] : [])]);
+      for (const b of r.bad) damaged.set(b.chunkId, b.problem);
+      chunksChecked += r.count;
       bytesChecked += r.bytes;
     });
+    await pointsRead;
     // Chunks a manifest names that no pack holds.
-    for (const p of points) for (const es of p.disks.values()) for (const e of es) if (e.id && !this.packs.index.get(e.id)) damaged.set(idKey(e.id), 'missing from every pack index');
+    for (const p of points) for (const es of p.disks.values()) for (const e of es) if (e.id && !this.packs.index.isDurable(e.id)) damaged.set(idKey(e.id), 'missing from every pack index');
     const byChunk = new Map<string, string[]>();
     for (const p of damaged.size ? points : []) {
       for (const es of p.disks.values()) {
