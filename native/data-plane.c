@@ -1,8 +1,12 @@
 // The data plane's native addon (loaded by server/repository/native.mjs):
 //   chunk        content-defined chunking, the same cuts as server/repository/chunker.mjs (the
 //                reference implementation; tests check both agree), several times faster;
+//   chunkNamed   the same cuts, each chunk SHA-256-named right after its cut (and nameChunks for
+//                chunks cut elsewhere);
 //   dataExtents  where a sparse file has data (SEEK_DATA / SEEK_HOLE);
-//   directWrite  aligned O_DIRECT writes on libuv's thread pool.
+//   directWrite  aligned O_DIRECT writes on libuv's thread pool;
+//   mapRange     a read-only view of a file range (mmap, populated on libuv's thread pool) and
+//   unmapRange   its prompt release.
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include <node_api.h>
 #include <stdint.h>
@@ -12,6 +16,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <stdbool.h>
+// SHA-256 from the OpenSSL inside Node (its symbols are the process's; declared here so no OpenSSL
+// headers are needed): the ids node:crypto gives chunks, computed where the chunk was just cut.
+unsigned char* SHA256(const unsigned char* d, size_t n, unsigned char* md);
 
 static int32_t GEAR[256];
 static uint8_t ZERO[65536];
@@ -77,34 +87,25 @@ static napi_value typed_copy(napi_env env, napi_typedarray_type type, void* data
   return result;
 }
 
-// chunk(buf: Uint8Array, len, final, base, min, max, mask) -> Uint32Array of chunk lengths
-static napi_value chunk(napi_env env, napi_callback_info info) {
-  size_t argc = 7; napi_value argv[7];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  napi_typedarray_type type; size_t blen; void* bdata; napi_value bab; size_t boff;
-  CHECK(napi_get_typedarray_info(env, argv[0], &type, &blen, &bdata, &bab, &boff));
-  double dlen, dbase; bool final; uint32_t min, max; int32_t mask;
-  CHECK(napi_get_value_double(env, argv[1], &dlen));
-  CHECK(napi_get_value_bool(env, argv[2], &final));
-  CHECK(napi_get_value_double(env, argv[3], &dbase));
-  CHECK(napi_get_value_uint32(env, argv[4], &min));
-  CHECK(napi_get_value_uint32(env, argv[5], &max));
-  CHECK(napi_get_value_int32(env, argv[6], &mask));
-  const uint8_t* buf = (const uint8_t*)bdata;
-  size_t len = (size_t)dlen;
-  if (len > blen) len = blen;
-  uint64_t base = (uint64_t)dbase;
-  size_t cap = len / 1 + 2;
-  if (cap > len / (min ? min : 1) + len / 4096 + 64) cap = len / (min ? min : 1) + len / 4096 + 64;
-  uint32_t* out = (uint32_t*)malloc(cap * sizeof(uint32_t));
-  if (!out) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+// Names one chunk: 1 when it is all zeros (no id), else 0 with its SHA-256 in `id`.
+static int name_one(const uint8_t* p, size_t n, uint8_t* id) {
+  if (all_zero(p, n)) { memset(id, 0, 32); return 1; }
+  SHA256(p, n, id);
+  return 0;
+}
+
+// Cuts buf[0, len) (at disk offset `base`) into at most `cap` chunks, their lengths into `out`;
+// with `ids` and `zero`, each chunk is also named the moment it is cut, while its bytes are still
+// in the core's cache. Returns the count.
+static size_t cut_all(const uint8_t* buf, size_t len, bool final, uint64_t base, uint32_t min, uint32_t max, uint32_t mask, uint32_t* out, size_t cap, uint8_t* ids, uint8_t* zero) {
   size_t n = 0, start = 0;
-  while (start < len) {
+  while (start < len && n < cap) {
     uint64_t abs = base + start;
     size_t grid = (size_t)(((abs / max) + 1) * max - base);
     size_t zend = grid < len ? grid : len;
     if (all_zero(buf + start, zend - start)) {
       if (zend < grid && !final) break;
+      if (ids) { memset(ids + n * 32, 0, 32); zero[n] = 1; }
       out[n++] = (uint32_t)(zend - start);
       start = zend;
       continue;
@@ -112,7 +113,7 @@ static napi_value chunk(napi_env env, napi_callback_info info) {
     size_t lim = start + max < len ? start + max : len;
     size_t i = start + min;
     long cut = -1;
-    if (i < lim) cut = gear_cut(buf, i, lim, (uint32_t)mask);
+    if (i < lim) cut = gear_cut(buf, i, lim, mask);
     if (cut < 0) {
       if (lim - start == max) {
         // Ends in zeros? Cut at the first grid point 64 bytes into the zero tail (see chunker.mjs).
@@ -124,11 +125,88 @@ static napi_value chunk(napi_env env, napi_callback_info info) {
       } else if (final) cut = (long)len;
       else break;
     }
+    if (ids) zero[n] = (uint8_t)name_one(buf + start, (size_t)cut - start, ids + n * 32);
     out[n++] = (uint32_t)((size_t)cut - start);
     start = (size_t)cut;
-    if (n == cap) break;
   }
+  return n;
+}
+
+/** The arguments chunk() and chunkNamed() share: buf, len, final, base, min, max, mask. */
+typedef struct { const uint8_t* buf; size_t len; bool final; uint64_t base; uint32_t min, max; int32_t mask; size_t cap; } cut_args_t;
+
+static int cut_args(napi_env env, napi_value* argv, cut_args_t* a) {
+  napi_typedarray_type type; size_t blen; void* bdata; napi_value bab; size_t boff;
+  double dlen, dbase;
+  if (napi_get_typedarray_info(env, argv[0], &type, &blen, &bdata, &bab, &boff) != napi_ok || napi_get_value_double(env, argv[1], &dlen) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &a->final) != napi_ok || napi_get_value_double(env, argv[3], &dbase) != napi_ok || napi_get_value_uint32(env, argv[4], &a->min) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &a->max) != napi_ok || napi_get_value_int32(env, argv[6], &a->mask) != napi_ok || type != napi_uint8_array || a->max == 0) {
+    napi_throw_type_error(env, NULL, "chunk(buf: Uint8Array, len, final, base, min, max, mask)");
+    return 0;
+  }
+  a->buf = (const uint8_t*)bdata;
+  a->len = (size_t)dlen < blen ? (size_t)dlen : blen;
+  a->base = (uint64_t)dbase;
+  // At most one chunk per `min` bytes of data plus one per grid step of zeros (generously).
+  a->cap = a->len / (a->min ? a->min : 1) + a->len / 4096 + 64;
+  return 1;
+}
+
+// chunk(buf: Uint8Array, len, final, base, min, max, mask) -> Uint32Array of chunk lengths
+static napi_value chunk(napi_env env, napi_callback_info info) {
+  size_t argc = 7; napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  cut_args_t a;
+  if (!cut_args(env, argv, &a)) return NULL;
+  uint32_t* out = (uint32_t*)malloc(a.cap * sizeof(uint32_t));
+  if (!out) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  size_t n = cut_all(a.buf, a.len, a.final, a.base, a.min, a.max, (uint32_t)a.mask, out, a.cap, NULL, NULL);
   return typed_copy(env, napi_uint32_array, out, n, sizeof(uint32_t));
+}
+
+// chunkNamed(buf, len, final, base, min, max, mask) -> [lengths: Uint32Array, zero: Uint8Array,
+// ids: Uint8Array (32 bytes per chunk, SHA-256; zeros for zero chunks)]: the cuts of chunk() and
+// each chunk's name, computed right after its cut.
+static napi_value chunk_named(napi_env env, napi_callback_info info) {
+  size_t argc = 7; napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  cut_args_t a;
+  if (!cut_args(env, argv, &a)) return NULL;
+  uint32_t* out = (uint32_t*)malloc(a.cap * sizeof(uint32_t));
+  uint8_t* zero = (uint8_t*)malloc(a.cap);
+  uint8_t* ids = (uint8_t*)malloc(a.cap * 32);
+  if (!out || !zero || !ids) { free(out); free(zero); free(ids); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  size_t n = cut_all(a.buf, a.len, a.final, a.base, a.min, a.max, (uint32_t)a.mask, out, a.cap, ids, zero);
+  napi_value res, l, z, d;
+  CHECK(napi_create_array_with_length(env, 3, &res));
+  if (!(l = typed_copy(env, napi_uint32_array, out, n, sizeof(uint32_t)))) { free(zero); free(ids); return NULL; }
+  if (!(z = typed_copy(env, napi_uint8_array, zero, n, 1))) { free(ids); return NULL; }
+  if (!(d = typed_copy(env, napi_uint8_array, ids, n * 32, 1))) return NULL;
+  CHECK(napi_set_element(env, res, 0, l));
+  CHECK(napi_set_element(env, res, 1, z));
+  CHECK(napi_set_element(env, res, 2, d));
+  return res;
+}
+
+// nameChunks(buf: Uint8Array, starts: Float64Array, lengths: Uint32Array, ids: Uint8Array, zero: Uint8Array)
+// names the chunks buf[starts[i], starts[i] + lengths[i]) into ids (32 bytes each) and zero (1: all zeros, no id).
+static napi_value name_chunks(napi_env env, napi_callback_info info) {
+  size_t argc = 5; napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_typedarray_type t[5]; size_t n[5]; void* d[5]; napi_value ab; size_t off;
+  for (int i = 0; i < 5; i++) CHECK(napi_get_typedarray_info(env, argv[i], &t[i], &n[i], &d[i], &ab, &off));
+  if (t[0] != napi_uint8_array || t[1] != napi_float64_array || t[2] != napi_uint32_array || t[3] != napi_uint8_array || t[4] != napi_uint8_array || n[2] != n[1] || n[3] < n[1] * 32 || n[4] < n[1]) {
+    napi_throw_type_error(env, NULL, "nameChunks(buf: Uint8Array, starts: Float64Array, lengths: Uint32Array, ids: Uint8Array, zero: Uint8Array)");
+    return NULL;
+  }
+  const uint8_t* buf = (const uint8_t*)d[0];
+  const double* starts = (const double*)d[1];
+  const uint32_t* lengths = (const uint32_t*)d[2];
+  for (size_t i = 0; i < n[1]; i++) {
+    if (starts[i] < 0 || (size_t)starts[i] + lengths[i] > n[0]) { napi_throw_range_error(env, NULL, "nameChunks: a chunk lies outside the buffer"); return NULL; }
+    ((uint8_t*)d[4])[i] = (uint8_t)name_one(buf + (size_t)starts[i], lengths[i], (uint8_t*)d[3] + i * 32);
+  }
+  return NULL;
 }
 
 // dataExtents(fd, size) -> Float64Array [offset, length, ...] of the file's data (SEEK_DATA /
@@ -319,14 +397,133 @@ static napi_value direct_write(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+// ---------------------------------------------------------------------------------- mapped reads
+// mapRange(fd, position, length) -> Promise<ArrayBuffer>
+// The file's bytes [position, position + length) as an ArrayBuffer over a private, read-only
+// mapping (writing to it faults: it is for chunking, hashing and compressing only), its
+// pages populated on libuv's thread pool (a cold range is read there; a cached one is mapped, not
+// copied: a read() copies every byte once more). position is a multiple of the page size and the
+// range must lie within the file (the caller checks its size: a mapping past the end faults).
+// unmapRange(arrayBuffer) detaches it (views of it become empty) and unmaps it at once; a range
+// never released is unmapped when the ArrayBuffer is collected.
+typedef struct mapping {
+  void* addr;
+  size_t len;
+  int live;
+  struct mapping* next;
+} mapping_t;
+
+static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+static mapping_t* mappings = NULL;
+
+static void mapping_finalize(napi_env env, void* data, void* hint) {
+  (void)env; (void)data;
+  mapping_t* m = (mapping_t*)hint;
+  pthread_mutex_lock(&mappings_lock);
+  if (m->live) munmap(m->addr, m->len);
+  for (mapping_t** p = &mappings; *p; p = &(*p)->next) if (*p == m) { *p = m->next; break; }
+  pthread_mutex_unlock(&mappings_lock);
+  free(m);
+}
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  off_t pos;
+  size_t len;
+  void* addr;
+  int err;
+} map_req_t;
+
+static void map_execute(napi_env env, void* data) {
+  (void)env;
+  map_req_t* r = (map_req_t*)data;
+  void* a = mmap(NULL, r->len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, r->fd, r->pos);
+  if (a == MAP_FAILED) r->err = errno;
+  else r->addr = a;
+}
+
+static void map_complete(napi_env env, napi_status status, void* data) {
+  map_req_t* r = (map_req_t*)data;
+  napi_value ab = NULL;
+  mapping_t* m = NULL;
+  if (status == napi_ok && r->err == 0) {
+    m = (mapping_t*)calloc(1, sizeof(mapping_t));
+    if (m) {
+      m->addr = r->addr; m->len = r->len; m->live = 1;
+      pthread_mutex_lock(&mappings_lock);
+      m->next = mappings; mappings = m;
+      pthread_mutex_unlock(&mappings_lock);
+      if (napi_create_external_arraybuffer(env, r->addr, r->len, mapping_finalize, m, &ab) != napi_ok) {
+        mapping_finalize(env, r->addr, m);
+        ab = NULL;
+      }
+    } else munmap(r->addr, r->len);
+  }
+  if (ab) napi_resolve_deferred(env, r->deferred, ab);
+  else {
+    char msg[160];
+    snprintf(msg, sizeof msg, "mapping %zu bytes at %lld failed: %s", r->len, (long long)r->pos, strerror(r->err ? r->err : ENOMEM));
+    napi_value msgv, e;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msgv);
+    napi_create_error(env, NULL, msgv, &e);
+    napi_reject_deferred(env, r->deferred, e);
+  }
+  napi_delete_async_work(env, r->work);
+  free(r);
+}
+
+static napi_value map_range(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd; double dpos, dlen;
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  CHECK(napi_get_value_double(env, argv[1], &dpos));
+  CHECK(napi_get_value_double(env, argv[2], &dlen));
+  long page = sysconf(_SC_PAGESIZE);
+  if (dpos < 0 || dlen <= 0 || (long long)dpos % page != 0) { napi_throw_range_error(env, NULL, "mapRange: position must be a multiple of the page size and length positive"); return NULL; }
+  map_req_t* r = (map_req_t*)calloc(1, sizeof(map_req_t));
+  if (!r) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  r->fd = fd; r->pos = (off_t)dpos; r->len = (size_t)dlen;
+  napi_value promise, name;
+  CHECK(napi_create_promise(env, &r->deferred, &promise));
+  CHECK(napi_create_string_utf8(env, "quiesce.mapRange", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_async_work(env, NULL, name, map_execute, map_complete, r, &r->work));
+  CHECK(napi_queue_async_work(env, r->work));
+  return promise;
+}
+
+static napi_value unmap_range(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void* data; size_t len;
+  CHECK(napi_get_arraybuffer_info(env, argv[0], &data, &len));
+  if (!data) return NULL; // already detached
+  // Unmapped first, then detached: no JavaScript runs in between, and detaching may release the
+  // backing store (and free the record) at once.
+  pthread_mutex_lock(&mappings_lock);
+  mapping_t* m = mappings;
+  while (m && !(m->live && m->addr == data)) m = m->next;
+  if (m) { munmap(m->addr, m->len); m->live = 0; }
+  pthread_mutex_unlock(&mappings_lock);
+  if (!m) { napi_throw_type_error(env, NULL, "unmapRange: not an ArrayBuffer from mapRange"); return NULL; }
+  CHECK(napi_detach_arraybuffer(env, argv[0]));
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "setGear", NULL, set_gear, NULL, NULL, NULL, napi_default, NULL },
     { "chunk", NULL, chunk, NULL, NULL, NULL, napi_default, NULL },
+    { "chunkNamed", NULL, chunk_named, NULL, NULL, NULL, napi_default, NULL },
+    { "nameChunks", NULL, name_chunks, NULL, NULL, NULL, napi_default, NULL },
     { "dataExtents", NULL, data_extents, NULL, NULL, NULL, napi_default, NULL },
     { "directWrite", NULL, direct_write, NULL, NULL, NULL, napi_default, NULL },
+    { "mapRange", NULL, map_range, NULL, NULL, NULL, napi_default, NULL },
+    { "unmapRange", NULL, unmap_range, NULL, NULL, NULL, napi_default, NULL },
   };
-  napi_define_properties(env, exports, 4, props);
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
 }
 

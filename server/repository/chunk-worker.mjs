@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
-import { chunkLengths, rechunkLengths } from './chunker.mjs';
+import { chunkLengths, chunkNamed, rechunkLengths } from './chunker.mjs';
 import { readFully } from './read-fully.mjs';
+import { native } from './native.mjs';
 
 const require = createRequire(import.meta.url);
 // zstd's context API: compress into and decompress out of buffers we own (no copies, no allocations).
@@ -278,6 +279,9 @@ function giveBack(buf) {
  * bytes never cross threads: no transfers, no external-memory collections on either side).
  */
 const ownBuffers = new Map();
+/** Reads of at least this many bytes at a page-aligned position are mapped (see readInput). */
+const MAP_MIN = 1 << 20;
+const MAP_ALIGN = 4096;
 /** Bytes of `ownBuffers` kept for reuse: the repository's in-flight byte budget (3 segments per worker, 2 workers). */
 const OWN_KEEP_BYTES = 48 << 20;
 let ownBytes = 0;
@@ -297,6 +301,12 @@ function input(m) {
  * messages' bytes while the device reads these (a cold source is not read one request at a time).
  */
 async function readInput(m) {
+  // A whole segment of a file is mapped rather than read (no copy of every byte; holes cost
+  // nothing), when it lies within the file: a mapping past its end would fault.
+  if (native?.mapRange && m.reads.length === 3 && m.reads[0] % MAP_ALIGN === 0 && m.len >= MAP_MIN && m.reads[0] + m.len <= fs.fstatSync(m.fd).size) {
+    const mapped = await native.mapRange(m.fd, m.reads[0], m.len);
+    return { buf: Buffer.from(mapped), own: true, mapped };
+  }
   const size = ownClass(m.len);
   let buf = ownBuffers.get(size)?.pop();
   if (buf) ownBytes -= buf.length;
@@ -312,6 +322,10 @@ async function readInput(m) {
 
 /** Done with a segment's bytes: this worker's buffer is kept for the next read, the main thread's goes back (returned: transfer it). */
 function release(seg) {
+  if (seg.mapped) {
+    native.unmapRange(seg.mapped);
+    return null;
+  }
   if (!seg.own) return giveBack(seg.buf);
   const whole = Buffer.from(seg.buf.buffer);
   const list = ownBuffers.get(whole.length) ?? [];
@@ -332,6 +346,10 @@ function nameChunks(buf, starts, lengths) {
   const n = lengths.length;
   const ids = Buffer.alloc(n * 32);
   const zero = new Uint8Array(n);
+  if (!idKey && native?.nameChunks) {
+    native.nameChunks(buf, Float64Array.from(starts), Uint32Array.from(lengths), ids, zero);
+    return { ids, zero };
+  }
   for (let i = 0; i < n; i++) {
     const c = buf.subarray(starts[i], starts[i] + lengths[i]);
     if (isZero(c)) zero[i] = 1;
@@ -380,28 +398,33 @@ function handle(m) {
     } else if (m.op === 'chunk' || m.op === 'rechunk' || m.op === 'hash') {
       // Cut the buffer into chunks (content-defined, or the given lengths), name each one; zero
       // chunks get no id. The buffer stays here for 'seal'.
-      const { buf, own } = input(m);
+      const bytes = input(m);
+      const { buf } = bytes;
       let resynced = true;
       let lengths = m.lengths;
-      if (m.op === 'chunk') lengths = chunkLengths(buf, buf.length, m.final, m.base, m.cut);
+      // Cut and named in one pass when the ids are plain SHA-256 (an HMAC is keyed: JavaScript names those).
+      const named = m.op === 'chunk' && !idKey ? chunkNamed(buf, buf.length, m.final, m.base, m.cut) : null;
+      if (named) lengths = named.lengths;
+      else if (m.op === 'chunk') lengths = chunkLengths(buf, buf.length, m.final, m.base, m.cut);
       else if (m.op === 'rechunk') ({ lengths, resynced } = rechunkLengths(buf, buf.length, m.final, m.boundaries, m.resyncAfter, m.base, m.cut));
       const starts = new Float64Array(lengths.length);
       for (let i = 0, p = 0; i < lengths.length; i++) {
         starts[i] = p;
         p += lengths[i];
       }
-      const { ids, zero } = nameChunks(buf, starts, lengths);
+      const { ids, zero } = named ?? nameChunks(buf, starts, lengths);
       if (m.keep === false) {
         // Only the names were wanted: the buffer goes straight back.
-        const back = release({ buf, own });
+        const back = release(bytes);
         parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: ids.buffer, zero: zero.buffer, buf: back }, [ids.buffer, zero.buffer, ...(back ? [back] : [])]);
         return;
       }
-      holdSegment(m, { buf, own, starts, lengths, ids }, zero, { lengths, resynced });
+      holdSegment(m, { ...bytes, starts, lengths, ids }, zero, { lengths, resynced });
     } else if (m.op === 'rechunkMany') {
       // Several incremental windows read into one buffer (one round trip instead of one each):
       // each part is re-chunked on its own; the chunks of all parts are named in order.
-      const { buf, own } = input(m);
+      const bytes = input(m);
+      const { buf } = bytes;
       const partLengths = [];
       const resynced = [];
       const allStarts = [];
@@ -419,7 +442,7 @@ function handle(m) {
         }
       }
       const { ids, zero } = nameChunks(buf, allStarts, allLengths);
-      holdSegment(m, { buf, own, starts: allStarts, lengths: allLengths, ids }, zero, { partLengths, resynced });
+      holdSegment(m, { ...bytes, starts: allStarts, lengths: allLengths, ids }, zero, { partLengths, resynced });
     } else if (m.op === 'seal') {
       // The new chunks of a segment as pack records (codec, stored length, raw length, id, payload),
       // one contiguous run the writer appends as it is; the segment's buffer goes back for reuse.

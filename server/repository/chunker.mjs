@@ -77,6 +77,16 @@ export function chunkLengths(buf, len, final, base = 0, cut = DEFAULT_CUT) {
   return chunkLengthsJs(buf, len, final, base, cut);
 }
 
+/**
+ * The cuts of `chunkLengths` with each chunk's SHA-256 (zero chunks flagged, no id), computed by
+ * the native addon right after each cut; null without the addon.
+ */
+export function chunkNamed(buf, len, final, base = 0, cut = DEFAULT_CUT) {
+  if (!native) return null;
+  const [lengths, zero, ids] = native.chunkNamed(buf, len, final, base, cut.min, MAX_CHUNK, cut.mask);
+  return { lengths: Array.from(lengths), zero, ids: Buffer.from(ids.buffer, ids.byteOffset, ids.length) };
+}
+
 /** The reference implementation. */
 export function chunkLengthsJs(buf, len, final, base = 0, { min, mask } = DEFAULT_CUT) {
   const out = [];

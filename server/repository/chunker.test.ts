@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { chunkLengths, GEAR, MASK, MAX_CHUNK, MIN_CHUNK, rechunkLengths } from './chunker.mjs';
 
@@ -87,6 +87,36 @@ describe('native chunker', () => {
         }
       }
     }
+  });
+});
+
+describe('native naming', () => {
+  it('names every chunk as node:crypto does, right after its cut (chunkNamed) or from given cuts (nameChunks)', async () => {
+    const mod = await import('./chunker.mjs');
+    if (!mod.native) {
+      expect(process.env.CI).toBeFalsy();
+      return;
+    }
+    const b = image();
+    randomBytes(20_000).copy(b, 1_600_000);
+    const sha = (x: Buffer) => createHash('sha256').update(x).digest();
+    for (const [base, final] of [[0, true], [12345, false]] as const) {
+      const lengths = mod.chunkLengthsJs(b, b.length, final, base) as number[];
+      const at = starts(lengths);
+      const expectedZero = lengths.map((l, i) => (b.subarray(at[i], at[i]! + l).every((x) => x === 0) ? 1 : 0));
+      expect(expectedZero.includes(0) && expectedZero.includes(1)).toBe(true);
+      const expectedIds = Buffer.concat(lengths.map((l, i) => (expectedZero[i] ? Buffer.alloc(32) : sha(b.subarray(at[i], at[i]! + l)))));
+      const named = mod.chunkNamed(b, b.length, final, base)!;
+      expect(named.lengths).toEqual(lengths);
+      expect(Array.from(named.zero)).toEqual(expectedZero);
+      expect(named.ids.equals(expectedIds)).toBe(true);
+      const ids = Buffer.alloc(lengths.length * 32);
+      const zero = new Uint8Array(lengths.length);
+      mod.native.nameChunks(b, Float64Array.from(at), Uint32Array.from(lengths), ids, zero);
+      expect(ids.equals(expectedIds)).toBe(true);
+      expect(Array.from(zero)).toEqual(expectedZero);
+    }
+    expect(() => mod.native.nameChunks(b, Float64Array.from([b.length - 10]), Uint32Array.from([20]), Buffer.alloc(32), new Uint8Array(1))).toThrow(/outside the buffer/);
   });
 });
 
