@@ -188,6 +188,23 @@ static napi_value chunk_named(napi_env env, napi_callback_info info) {
   return res;
 }
 
+// sampledDistinct(buf: Uint8Array) -> how many distinct values 512 evenly spaced bytes take (the
+// worker's test for data that looks random: zstd would spend time on it to gain nothing).
+static napi_value sampled_distinct(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_typedarray_type type; size_t len; void* data; napi_value ab; size_t off;
+  CHECK(napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &off));
+  const uint8_t* b = (const uint8_t*)data;
+  uint8_t seen[256] = { 0 };
+  uint32_t distinct = 0;
+  size_t step = len / 512 ? len / 512 : 1;
+  for (size_t i = 0; i < len; i += step) if (!seen[b[i]]) { seen[b[i]] = 1; distinct++; }
+  napi_value v;
+  CHECK(napi_create_uint32(env, distinct, &v));
+  return v;
+}
+
 // nameChunks(buf: Uint8Array, starts: Float64Array, lengths: Uint32Array, ids: Uint8Array, zero: Uint8Array)
 // names the chunks buf[starts[i], starts[i] + lengths[i]) into ids (32 bytes each) and zero (1: all zeros, no id).
 static napi_value name_chunks(napi_env env, napi_callback_info info) {
@@ -518,6 +535,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "chunk", NULL, chunk, NULL, NULL, NULL, napi_default, NULL },
     { "chunkNamed", NULL, chunk_named, NULL, NULL, NULL, napi_default, NULL },
     { "nameChunks", NULL, name_chunks, NULL, NULL, NULL, napi_default, NULL },
+    { "sampledDistinct", NULL, sampled_distinct, NULL, NULL, NULL, napi_default, NULL },
     { "dataExtents", NULL, data_extents, NULL, NULL, NULL, napi_default, NULL },
     { "directWrite", NULL, direct_write, NULL, NULL, NULL, napi_default, NULL },
     { "mapRange", NULL, map_range, NULL, NULL, NULL, napi_default, NULL },

@@ -36,6 +36,7 @@ const seen = new Uint8Array(256);
  */
 function looksIncompressible(b) {
   if (b.length < 4096) return false;
+  if (native?.sampledDistinct) return native.sampledDistinct(b) > 200;
   seen.fill(0);
   const step = Math.floor(b.length / 512);
   let distinct = 0;

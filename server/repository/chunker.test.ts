@@ -120,6 +120,22 @@ describe('native naming', () => {
   });
 });
 
+describe('native sampling', () => {
+  it('counts the distinct values of 512 evenly spaced bytes, as the worker did in JavaScript', async () => {
+    const mod = await import('./chunker.mjs');
+    if (!mod.native) {
+      expect(process.env.CI).toBeFalsy();
+      return;
+    }
+    const reference = (b: Buffer) => {
+      const seen = new Set<number>();
+      for (let i = 0, step = Math.max(1, Math.floor(b.length / 512)); i < b.length; i += step) seen.add(b[i]!);
+      return seen.size;
+    };
+    for (const b of [randomBytes(65536), randomBytes(5000), Buffer.alloc(20000, 7), Buffer.from('log line 12345 '.repeat(3000))]) expect(mod.native.sampledDistinct(b)).toBe(reference(b));
+  });
+});
+
 describe('chunks running into free space', () => {
   it('cut on the grid inside the zero tail, so an edit before free space resyncs within a grid step', async () => {
     const { chunkLengthsJs } = await import('./chunker.mjs');
