@@ -188,6 +188,23 @@ static napi_value chunk_named(napi_env env, napi_callback_info info) {
   return res;
 }
 
+// hasId(data: Uint8Array, ids: Uint8Array, at) -> whether SHA-256(data) equals ids[at, at + 32):
+// restore and verify re-hash every chunk they read without a hash object or result per chunk.
+static napi_value has_id(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_typedarray_type t0, t1; size_t n0, n1; void* d0; void* d1; napi_value ab; size_t off; uint32_t at;
+  CHECK(napi_get_typedarray_info(env, argv[0], &t0, &n0, &d0, &ab, &off));
+  CHECK(napi_get_typedarray_info(env, argv[1], &t1, &n1, &d1, &ab, &off));
+  CHECK(napi_get_value_uint32(env, argv[2], &at));
+  if ((size_t)at + 32 > n1) { napi_throw_range_error(env, NULL, "hasId: the id lies outside ids"); return NULL; }
+  uint8_t md[32];
+  SHA256((const uint8_t*)d0, n0, md);
+  napi_value v;
+  CHECK(napi_get_boolean(env, memcmp(md, (const uint8_t*)d1 + at, 32) == 0, &v));
+  return v;
+}
+
 // sampledDistinct(buf: Uint8Array) -> how many distinct values 512 evenly spaced bytes take (the
 // worker's test for data that looks random: zstd would spend time on it to gain nothing).
 static napi_value sampled_distinct(napi_env env, napi_callback_info info) {
@@ -536,6 +553,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "chunkNamed", NULL, chunk_named, NULL, NULL, NULL, napi_default, NULL },
     { "nameChunks", NULL, name_chunks, NULL, NULL, NULL, napi_default, NULL },
     { "sampledDistinct", NULL, sampled_distinct, NULL, NULL, NULL, napi_default, NULL },
+    { "hasId", NULL, has_id, NULL, NULL, NULL, napi_default, NULL },
     { "dataExtents", NULL, data_extents, NULL, NULL, NULL, napi_default, NULL },
     { "directWrite", NULL, direct_write, NULL, NULL, NULL, napi_default, NULL },
     { "mapRange", NULL, map_range, NULL, NULL, NULL, napi_default, NULL },

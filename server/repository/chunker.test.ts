@@ -116,6 +116,12 @@ describe('native naming', () => {
       expect(ids.equals(expectedIds)).toBe(true);
       expect(Array.from(zero)).toEqual(expectedZero);
     }
+    // hasId: the re-hash restore and verify do.
+    const chunk = b.subarray(10_000, 30_000);
+    const both = Buffer.concat([Buffer.alloc(32), sha(chunk)]);
+    expect(mod.native.hasId(chunk, both, 32)).toBe(true);
+    expect(mod.native.hasId(chunk, both, 0)).toBe(false);
+    expect(() => mod.native.hasId(chunk, both, 40)).toThrow(/outside/);
     expect(() => mod.native.nameChunks(b, Float64Array.from([b.length - 10]), Uint32Array.from([20]), Buffer.alloc(32), new Uint8Array(1))).toThrow(/outside the buffer/);
   });
 });
