@@ -181,6 +181,18 @@ export class ChunkIndex {
     }
   }
 
+  /** Forgets every chunk whose durable location is `pack` (the pack was removed). */
+  dropPack(pack: string): void {
+    const p = this.packNos.get(pack);
+    if (p === undefined) return;
+    for (let e = 0; e < this.count; e++) {
+      if (!this.live[e] || this.packNo[e] !== p) continue;
+      this.live[e] = 0;
+      this.liveCount--;
+    }
+    if (this.liveCount * 4 < this.count && this.count > 4096) this.compact();
+  }
+
   delete(id: Uint8Array): void {
     const e = this.find(id);
     if (e < 0) return;

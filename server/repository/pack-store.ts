@@ -198,7 +198,11 @@ export class PackStore {
   private refreshing: Promise<void> | null = null;
 
   private async loadNewIdx(): Promise<void> {
-    const names = (await fs.promises.readdir(this.dir)).filter((n) => n.endsWith('.idx') && !this.loadedIdx.has(n));
+    // Index files known before the listing: those missing from it were removed (by gc, here or in
+    // another process) and their chunks are gone unless a newer pack holds them.
+    const known = [...this.loadedIdx];
+    const listed = new Set(await fs.promises.readdir(this.dir));
+    const names = [...listed].filter((n) => n.endsWith('.idx') && !this.loadedIdx.has(n));
     // Read in parallel, loaded in order (a chunk in two packs keeps the later pack's entry).
     const bufs = await Promise.all(names.map((n) => fs.promises.readFile(path.join(this.dir, n))));
     this.index.reserve(bufs.reduce((a, b) => a + Math.max(0, (b.length - 8) / IDX_ENTRY_BYTES), 0));
@@ -208,6 +212,11 @@ export class PackStore {
       this.index.loadIdx(bufs[i]!, pack, n);
       this.loadedIdx.add(n);
     });
+    for (const n of known) {
+      if (listed.has(n)) continue;
+      this.index.dropPack(n.slice(0, -4));
+      this.loadedIdx.delete(n);
+    }
   }
 
   has(id: Uint8Array): boolean {

@@ -260,6 +260,38 @@ describe('repository on real files', () => {
     expect(sha(out)).toBe(sha(img));
   });
 
+  it('a repository kept open sees what another process\'s gc removed: a later backup stores those chunks again', async () => {
+    const x = path.join(dir, 'gone.raw');
+    const y = path.join(dir, 'other.raw');
+    makeImage(x, 11);
+    makeImage(y, 12);
+    const backup = async (r: FilesystemRepository, series: string, file: string) => {
+      const s = await openFileSource(file);
+      try {
+        return await r.backup({ series, disks: [{ index: 0, source: s }] });
+      } finally {
+        await s.close();
+      }
+    };
+    await backup(repo, 'stale', x);
+    await backup(repo, 'stale', y);
+    // Another process (its own handle) prunes x's point and collects its chunks.
+    const other = await openRepository({ path: repoDir });
+    try {
+      await other.prune({ keepLast: 1, series: 'stale' });
+      expect((await other.gc()).chunksRemoved).toBeGreaterThan(0);
+    } finally {
+      await other.close();
+    }
+    // This handle still knew x's chunks: its next backup of x must not count on them.
+    const again = await backup(repo, 'stale-again', x);
+    expect(again.storedBytesAdded).toBeGreaterThan(2 * MiB);
+    const out = path.join(dir, 'gone.out');
+    await repo.restoreDisk({ pointId: again.pointId, diskIndex: 0, outPath: out });
+    expect(sha(out)).toBe(sha(x));
+    expect((await repo.verify()).ok).toBe(true);
+  });
+
   it('bad input: not a disk image, missing repository, corrupt manifest, truncated pack — clear errors', async () => {
     await expect(openFileSource(dir)).rejects.toThrow(/directory, not a disk image/);
     const empty = path.join(dir, 'empty.raw');
