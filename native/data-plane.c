@@ -326,6 +326,16 @@ static void staging_give(uint8_t* b, size_t cap) {
   free(drop);
 }
 
+// Rejects an I/O promise: "<what> of <len> bytes at <pos> failed: <errno text>".
+static void reject_io(napi_env env, napi_deferred deferred, const char* what, size_t len, off_t pos, int err) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s of %zu bytes at %lld failed: %s", what, len, (long long)pos, strerror(err));
+  napi_value m, e;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &e);
+  napi_reject_deferred(env, deferred, e);
+}
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
@@ -380,14 +390,7 @@ static void direct_write_complete(napi_env env, napi_status status, void* data) 
     napi_value v;
     napi_create_double(env, (double)w->len, &v);
     napi_resolve_deferred(env, w->deferred, v);
-  } else {
-    char msg[160];
-    snprintf(msg, sizeof msg, "direct write of %zu bytes at %lld failed: %s", w->len, (long long)w->pos, strerror(w->err ? w->err : EIO));
-    napi_value m, e;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-    napi_create_error(env, NULL, m, &e);
-    napi_reject_deferred(env, w->deferred, e);
-  }
+  } else reject_io(env, w->deferred, "direct write", w->len, w->pos, w->err ? w->err : EIO);
   napi_delete_async_work(env, w->work);
   direct_write_free(env, w);
 }
@@ -496,14 +499,7 @@ static void map_complete(napi_env env, napi_status status, void* data) {
     } else munmap(r->addr, r->len);
   }
   if (ab) napi_resolve_deferred(env, r->deferred, ab);
-  else {
-    char msg[160];
-    snprintf(msg, sizeof msg, "mapping %zu bytes at %lld failed: %s", r->len, (long long)r->pos, strerror(r->err ? r->err : ENOMEM));
-    napi_value msgv, e;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msgv);
-    napi_create_error(env, NULL, msgv, &e);
-    napi_reject_deferred(env, r->deferred, e);
-  }
+  else reject_io(env, r->deferred, "mapping", r->len, r->pos, r->err ? r->err : ENOMEM);
   napi_delete_async_work(env, r->work);
   free(r);
 }
