@@ -23,7 +23,7 @@ describe('quiesce repo / image CLI', () => {
     const repo = path.join(dir, 'repo');
     const a = img('a.raw');
     const b = img('b.raw');
-    expect(cli(['repo', 'init', '--path', repo, '--json'], env).json).toEqual({ path: repo, encrypted: false });
+    expect(cli(['repo', 'init', '--path', repo, '--json'], env).json).toEqual({ path: repo, encrypted: false, compressionLevel: -3 });
     const full = cli(['image', 'backup', '--repo', repo, '--json', `a=${a}`, `b=${b}`], env);
     expect(full.code, full.stderr).toBe(0);
     expect(full.json).toMatchObject({ images: [{ name: 'a', point: expect.any(String), logicalBytes: 16 << 20, bytesRead: expect.any(Number), storedBytesAdded: expect.any(Number) }, { name: 'b' }], seconds: expect.any(Number) });
@@ -55,7 +55,12 @@ describe('quiesce repo / image CLI', () => {
     const repo = path.join(dir, 'repo2');
     expect(cli(['image', 'backup', '--repo', repo, '--json', `a=${path.join(dir, 'a.raw')}`], env)).toMatchObject({ code: 2, stderr: expect.stringMatching(/no repository at/) });
     expect(fs.existsSync(repo)).toBe(false);
-    cli(['repo', 'init', '--path', repo], env);
+    for (const level of ['40', '0', 'fast', '1.5']) {
+      expect(cli(['repo', 'init', '--path', repo, '--compression-level', level], env)).toMatchObject({ code: 2, stderr: expect.stringMatching(/compression level|--compression-level/) });
+      expect(fs.existsSync(repo)).toBe(false);
+    }
+    expect(cli(['repo', 'init', '--path', repo, '--compression-level', '19', '--json'], env).json).toMatchObject({ compressionLevel: 19 });
+    expect(JSON.parse(fs.readFileSync(path.join(repo, 'config.json'), 'utf8')).compression).toEqual({ codec: 'zstd', level: 19 });
     expect(cli(['image', 'backup', '--repo', repo, 'nonsense'], env)).toMatchObject({ code: 2, stderr: expect.stringMatching(/NAME=FILE/) });
     expect(cli(['image', 'backup', '--repo', repo, `x=${dir}`], env)).toMatchObject({ code: 2, stderr: expect.stringMatching(/not a disk image/) });
     expect(cli(['image', 'backup', '--repo', repo, `x=${path.join(dir, 'a.raw')}@${path.join(dir, 'nope.json')}`], env).code).toBe(2);

@@ -24,7 +24,7 @@ let encKey = null;
 let slabs = [];
 let idKey = null;
 const cctx = new zstd.CCtx();
-cctx.setParameter(zstd.CParameter.compressionLevel, Number(process.env.QUIESCE_ZSTD_LEVEL ?? 1));
+
 const dctx = new zstd.DCtx();
 /** Room a record may need: its header plus zstd's bound (or the raw bytes), plus the seal's nonce and tag. */
 const recordBound = (rawLen) => RECORD_HEADER_BYTES + Math.max(zstd.compressBound(rawLen), rawLen) + 28;
@@ -401,6 +401,8 @@ function handle(m) {
       encKey = m.encKey ? Buffer.from(m.encKey) : null;
       idKey = m.idKey ? Buffer.from(m.idKey) : null;
       slabs = (m.slabs ?? []).map((sab) => Buffer.from(sab));
+      // The repository's level (QUIESCE_ZSTD_LEVEL overrides it, for measurements).
+      cctx.setParameter(zstd.CParameter.compressionLevel, Number(process.env.QUIESCE_ZSTD_LEVEL ?? m.zstdLevel ?? 1));
       parentPort.postMessage({ id: m.id, ok: true });
     } else if (m.op === 'chunk' || m.op === 'rechunk' || m.op === 'hash') {
       // Cut the buffer into chunks (content-defined, or the given lengths), name each one; zero

@@ -36,7 +36,19 @@ export interface RepoConfig {
   /** Content-defined chunking (server/repository/chunker.mjs); the parameters are recorded for readers. */
   chunker: { kind: 'gear-cdc-v1'; min: number; max: number; maskBits: number; segment: number };
   encryption: null | { kind: 'aes-256-gcm'; keyCheck: string; idKey: 'hmac-sha256' };
+  /** How new chunks are compressed (absent in repositories made before it was chosen: the default). Readers need nothing from it. */
+  compression?: { codec: 'zstd'; level: number };
 }
+
+/**
+ * zstd's level for new chunks unless the repository says otherwise. Measured on the 8 × 1 GiB
+ * benchmark corpus (2 cores): level -3 stores 3.9 % more than level 1 and costs 7–10 % less CPU
+ * per full backup; the repository stays ~9 % smaller than restic's. The backup window is the
+ * scarcer resource: `quiesce repo init --compression-level` picks another (up to 19).
+ */
+export const DEFAULT_ZSTD_LEVEL = -3;
+export const MIN_ZSTD_LEVEL = -7;
+export const MAX_ZSTD_LEVEL = 19;
 
 export class RepositoryError extends DomainError {
   constructor(code: 'NOT_FOUND' | 'VALIDATION' | 'CONFLICT' | 'INTERNAL' | 'PRECONDITION_FAILED', message: string, details?: Record<string, unknown>) {

@@ -292,6 +292,29 @@ describe('repository on real files', () => {
     expect((await repo.verify()).ok).toBe(true);
   });
 
+  it('compresses new chunks at the level the repository was created with', async () => {
+    const img = path.join(dir, 'logs.raw');
+    const lines: string[] = [];
+    for (let i = 0; lines.length < 90_000; i++) lines.push(`2026-12-02T10:${String(i % 60).padStart(2, '0')}:00Z host${i % 7} svc[${(i * 7919) % 10007}]: request ${i} took ${(i * 31) % 997} ms\n`);
+    fs.writeFileSync(img, lines.join(''));
+    const stored: number[] = [];
+    for (const level of [-7, 19]) {
+      const d = path.join(dir, `level${level}`);
+      await initRepository({ path: d, compressionLevel: level });
+      const r = await openRepository({ path: d });
+      const s = await openFileSource(img);
+      try {
+        stored.push((await r.backup({ series: 'logs', disks: [{ index: 0, source: s }] })).storedBytesAdded);
+      } finally {
+        await s.close();
+        await r.close();
+      }
+    }
+    expect(stored[1]!).toBeLessThan(stored[0]! * 0.8);
+    await expect(initRepository({ path: path.join(dir, 'level99'), compressionLevel: 99 })).rejects.toThrow(/compression level/);
+    expect(fs.existsSync(path.join(dir, 'level99'))).toBe(false);
+  });
+
   it('bad input: not a disk image, missing repository, corrupt manifest, truncated pack — clear errors', async () => {
     await expect(openFileSource(dir)).rejects.toThrow(/directory, not a disk image/);
     const empty = path.join(dir, 'empty.raw');

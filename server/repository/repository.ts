@@ -4,7 +4,10 @@ import path from 'node:path';
 import type { Extent } from '@/server/connectors/types';
 import { ImageDigest } from '@/server/lib/image-digest';
 import {
+  DEFAULT_ZSTD_LEVEL,
   FORMAT_VERSION,
+  MAX_ZSTD_LEVEL,
+  MIN_ZSTD_LEVEL,
   IDX_ENTRY_BYTES,
   ID_BYTES,
   RECORD_HEADER_BYTES,
@@ -301,7 +304,7 @@ export class FilesystemRepository implements Repository {
     this.packs = packs;
     this.ready = (async () => {
       // The workers start while the index loads.
-      await Promise.all([pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, slabs: this.slabs.all }), packs.refresh()]);
+      await Promise.all([pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, slabs: this.slabs.all, zstdLevel: config.compression?.level ?? DEFAULT_ZSTD_LEVEL }), packs.refresh()]);
     })();
   }
 
@@ -1166,8 +1169,10 @@ export class FilesystemRepository implements Repository {
 
 // ------------------------------------------------------------------------------------- init, open
 
-export async function initRepository(opts: { path: string; encrypt?: boolean; keyFile?: string }): Promise<void> {
+export async function initRepository(opts: { path: string; encrypt?: boolean; keyFile?: string; compressionLevel?: number }): Promise<void> {
   const dir = path.resolve(opts.path);
+  const level = opts.compressionLevel ?? DEFAULT_ZSTD_LEVEL;
+  if (!Number.isInteger(level) || level < MIN_ZSTD_LEVEL || level > MAX_ZSTD_LEVEL || level === 0) throw new RepositoryError('VALIDATION', `the compression level must be a whole number from ${MIN_ZSTD_LEVEL} to -1 or 1 to ${MAX_ZSTD_LEVEL} (got ${opts.compressionLevel})`);
   if (fs.existsSync(dir)) {
     const st = fs.statSync(dir);
     if (!st.isDirectory()) throw new RepositoryError('VALIDATION', `${dir} exists and is not a directory`);
@@ -1181,7 +1186,7 @@ export async function initRepository(opts: { path: string; encrypt?: boolean; ke
   }
   fs.mkdirSync(dir, { recursive: true });
   for (const sub of ['packs', 'points', 'locks']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-  const config: RepoConfig = { format: FORMAT_VERSION, id: randomUUID(), createdAt: new Date().toISOString(), chunker: { kind: 'gear-cdc-v1', min: MIN_CHUNK, max: MAX_CHUNK, maskBits: MASK_BITS, segment: SEGMENT }, encryption };
+  const config: RepoConfig = { format: FORMAT_VERSION, id: randomUUID(), createdAt: new Date().toISOString(), chunker: { kind: 'gear-cdc-v1', min: MIN_CHUNK, max: MAX_CHUNK, maskBits: MASK_BITS, segment: SEGMENT }, encryption, compression: { codec: 'zstd', level } };
   await writeFileAtomic(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 }
 
@@ -1196,6 +1201,8 @@ export function readRepoConfig(dir: string): RepoConfig {
     // The zero grid (max) and the segments are fixed; the minimum and the mask are per repository.
     if (ch?.kind !== 'gear-cdc-v1' || ch.max !== MAX_CHUNK || ch.segment !== SEGMENT || !Number.isInteger(ch.min) || ch.min < 64 || ch.min >= MAX_CHUNK || !(ch.maskBits >= 1 && ch.maskBits <= 14))
       throw new Error(`chunker ${JSON.stringify(ch)} is not supported by this version`);
+    const z = c.compression;
+    if (z !== undefined && !(z.codec === 'zstd' && Number.isInteger(z.level) && z.level >= MIN_ZSTD_LEVEL && z.level <= MAX_ZSTD_LEVEL)) throw new Error(`compression ${JSON.stringify(z)} is not supported by this version`);
     return c;
   } catch (e) {
     throw new RepositoryError('INTERNAL', `the repository configuration ${file} is unreadable: ${(e as Error).message}`);

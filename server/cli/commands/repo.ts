@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { initRepository, openFileSource, openRepository, type FilesystemRepository } from '@/server/repository';
+import { DEFAULT_ZSTD_LEVEL, MAX_ZSTD_LEVEL, MIN_ZSTD_LEVEL } from '@/server/repository/format';
 import type { Extent } from '@/server/repository/types';
 import { EXIT_FAILURE, printJson, UsageError } from '../output';
 
@@ -80,10 +81,13 @@ export function register(program: Command): void {
     .requiredOption('--path <dir>', 'directory')
     .option('--encrypt', 'encrypt chunks with AES-256-GCM')
     .option('--key-file <file>', 'key file (created with a new key when absent)')
+    .option('--compression-level <n>', `zstd level for new chunks, ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL} (default ${DEFAULT_ZSTD_LEVEL}: faster backups, a few % more bytes than level 1)`)
     .option('--json', 'print one JSON object')
-    .action(async (opts: { path: string; encrypt?: boolean; keyFile?: string; json?: boolean }) => {
-      await initRepository({ path: opts.path, encrypt: !!opts.encrypt, ...(opts.keyFile ? { keyFile: opts.keyFile } : {}) });
-      const out = { path: path.resolve(opts.path), encrypted: !!opts.encrypt };
+    .action(async (opts: { path: string; encrypt?: boolean; keyFile?: string; compressionLevel?: string; json?: boolean }) => {
+      const level = opts.compressionLevel === undefined ? DEFAULT_ZSTD_LEVEL : Number(opts.compressionLevel);
+      if (opts.compressionLevel !== undefined && !/^-?\d+$/.test(opts.compressionLevel.trim())) throw new UsageError(`--compression-level must be a whole number (got "${opts.compressionLevel}")`);
+      await initRepository({ path: opts.path, encrypt: !!opts.encrypt, compressionLevel: level, ...(opts.keyFile ? { keyFile: opts.keyFile } : {}) });
+      const out = { path: path.resolve(opts.path), encrypted: !!opts.encrypt, compressionLevel: level };
       if (opts.json) printJson(out);
       else process.stdout.write(`created repository ${out.path}${out.encrypted ? ' (encrypted)' : ''}\n`);
     });
