@@ -288,6 +288,7 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
 // Aligned staging buffers, reused: a fresh multi-megabyte allocation per write is mapped anew by
 // the C library, and faulting and zeroing its pages cost more than the copy itself.
 #define STAGING_SLOTS 4
+#define STAGING_MIN ((size_t)12 << 20)
 static pthread_mutex_t staging_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t* staging_buf[STAGING_SLOTS];
 static size_t staging_cap[STAGING_SLOTS];
@@ -304,7 +305,10 @@ static uint8_t* staging_take(size_t len, size_t* cap) {
     }
   }
   pthread_mutex_unlock(&staging_lock);
+  // At least STAGING_MIN, so any later write (a pack's slab of records, a restore's flush) fits it
+  // and no slot is swapped for a bigger one mid-run: every new one is faulted in page by page.
   size_t c = (len + (1u << 20) - 1) & ~(size_t)((1u << 20) - 1);
+  if (c < STAGING_MIN) c = STAGING_MIN;
   uint8_t* b = NULL;
   if (posix_memalign((void**)&b, DIRECT_ALIGN, c ? c : DIRECT_ALIGN) != 0) return NULL;
   *cap = c ? c : DIRECT_ALIGN;
