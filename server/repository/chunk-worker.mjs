@@ -194,11 +194,16 @@ async function verifyPack(m) {
   const idx = Buffer.from(m.idx);
   const n = idx.readUInt32LE(4);
   const order = [];
+  const bad = [];
   for (let i = 0; i < n; i++) if (!m.keep || m.keep[i]) order.push(i);
   const offsetOf = (i) => idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 32) + idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 36) * 2 ** 32;
   const storedOf = (i) => idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 40);
   order.sort((x, y) => offsetOf(x) - offsetOf(y));
-  const bad = [];
+  // An index entry that puts a record before the pack's first header is damaged as it stands.
+  while (order.length && offsetOf(order[0]) < PACK_FIRST_PAYLOAD) {
+    const i = order.shift();
+    bad.push({ chunkId: idx.toString('base64', 8 + i * IDX_ENTRY_BYTES, 8 + i * IDX_ENTRY_BYTES + 32), problem: `record header in pack ${m.pack} does not match its index` });
+  }
   const idOf = (i) => idx.subarray(8 + i * IDX_ENTRY_BYTES, 8 + i * IDX_ENTRY_BYTES + 32);
   const fail = (i, problem) => bad.push({ chunkId: idOf(i).toString('base64'), problem });
   let fd;
@@ -220,61 +225,86 @@ async function verifyPack(m) {
     }
     windows.push([start, end, first, k]);
   }
-  const bufs = [verifyBufs.pop() ?? Buffer.allocUnsafeSlow(VERIFY_WINDOW), verifyBufs.pop() ?? Buffer.allocUnsafeSlow(VERIFY_WINDOW)];
-  /** Reads window w into its buffer: the bytes read (fewer when the pack is truncated). */
+  const packSize = (await fd.stat()).size;
+  const bufs = [];
+  /**
+   * Window w's bytes: mapped when it lies within the pack (no copy), else read into a buffer
+   * (`got` is fewer than asked when the pack is truncated).
+   */
   const readWindow = async (w) => {
     const [start, end] = windows[w];
-    const buf = bufs[w % 2].length >= end - start ? bufs[w % 2] : (bufs[w % 2] = Buffer.allocUnsafeSlow(end - start));
+    if (native?.mapRange && end <= packSize) {
+      const base = start - (start % MAP_ALIGN);
+      const mapped = await native.mapRange(fd.fd, base, end - base);
+      return { data: Buffer.from(mapped, start - base, end - start), got: end - start, mapped };
+    }
+    let buf = bufs[w % 2] ?? verifyBufs.pop() ?? Buffer.allocUnsafeSlow(VERIFY_WINDOW);
+    if (buf.length < end - start) buf = Buffer.allocUnsafeSlow(end - start);
+    bufs[w % 2] = buf;
     let done = 0;
     while (done < end - start) {
       const { bytesRead } = await fd.read(buf, done, end - start - done, start + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
-    return done;
+    return { data: buf, got: done, mapped: null };
+  };
+  const unmap = (win) => {
+    if (win?.mapped) native.unmapRange(win.mapped);
   };
   let bytes = 0;
   let next = windows.length ? readWindow(0) : null;
   try {
     for (let w = 0; w < windows.length; w++) {
-      const got = await next;
+      const win = await next;
       next = w + 1 < windows.length ? readWindow(w + 1) : null;
+      const { data, got } = win;
       const [start, , first, end] = windows[w];
-      const data = bufs[w % 2];
-      for (let k = first; k < end; k++) {
-        const i = order[k];
-        const e = 8 + i * IDX_ENTRY_BYTES + 32;
-        const codec = idx[e + 16];
-        const storedLen = idx.readUInt32LE(e + 8);
-        const rawLen = idx.readUInt32LE(e + 12);
-        const off = offsetOf(i) - start;
-        const h = off - RECORD_HEADER_BYTES;
-        const id = idOf(i);
-        if (off + storedLen > got) fail(i, `pack ${m.pack} is truncated`);
-        else if (data[h] !== codec || data.readUInt32LE(h + 1) !== storedLen || data.readUInt32LE(h + 5) !== rawLen || data.compare(id, 0, 32, h + 9, h + 41) !== 0)
-          fail(i, `record header in pack ${m.pack} does not match its index`);
-        else {
-          bytes += rawLen;
-          try {
-            const raw = open(codec, data.subarray(off, off + storedLen), rawLen);
-            if (!hasId(raw, idx, 8 + i * IDX_ENTRY_BYTES)) fail(i, 'content does not match its id');
-          } catch (err) {
-            fail(i, err instanceof Error ? err.message : String(err));
-          }
-        }
+      try {
+        checkWindow(first, end, start, data, got);
+      } finally {
+        unmap(win);
       }
     }
   } finally {
     // A read still in flight (after a failed one) finishes before its descriptor closes.
-    await next?.catch(() => undefined);
+    unmap(await next?.catch(() => null));
     await fd.close();
     for (const b of bufs) if (verifyBufs.length < 4 && b.length === VERIFY_WINDOW) verifyBufs.push(b);
   }
   return { bad, count: order.length, bytes };
+
+  /** Checks the records order[first, end) of a window that starts at pack offset `start`. */
+  function checkWindow(first, end, start, data, got) {
+    for (let k = first; k < end; k++) {
+      const i = order[k];
+      const e = 8 + i * IDX_ENTRY_BYTES + 32;
+      const codec = idx[e + 16];
+      const storedLen = idx.readUInt32LE(e + 8);
+      const rawLen = idx.readUInt32LE(e + 12);
+      const off = offsetOf(i) - start;
+      const h = off - RECORD_HEADER_BYTES;
+      const id = idOf(i);
+      if (off + storedLen > got) fail(i, `pack ${m.pack} is truncated`);
+      else if (data[h] !== codec || data.readUInt32LE(h + 1) !== storedLen || data.readUInt32LE(h + 5) !== rawLen || data.compare(id, 0, 32, h + 9, h + 41) !== 0)
+        fail(i, `record header in pack ${m.pack} does not match its index`);
+      else {
+        bytes += rawLen;
+        try {
+          const raw = open(codec, data.subarray(off, off + storedLen), rawLen);
+          if (!hasId(raw, idx, 8 + i * IDX_ENTRY_BYTES)) fail(i, 'content does not match its id');
+        } catch (err) {
+          fail(i, err instanceof Error ? err.message : String(err));
+        }
+      }
+    }
+  }
 }
 
 /** Record header in a pack: codec (1), stored length (4), raw length (4), chunk id (32). */
 const RECORD_HEADER_BYTES = 41;
+/** A pack starts with its 4-byte magic; the first record's payload follows its header. */
+const PACK_FIRST_PAYLOAD = 4 + RECORD_HEADER_BYTES;
 
 /** A segment's ArrayBuffer goes back to the main thread to be read into again. */
 function giveBack(buf) {
