@@ -74,8 +74,12 @@ function measure(cmd, args, env = {}) {
   const t = fs.readFileSync(tf, 'utf8');
   const rssKiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(t)?.[1] ?? 0);
   // CPU seconds (user + system, all threads): what the work cost, whatever the wall clock says.
-  const cpu = Number(/User time \(seconds\): ([\d.]+)/.exec(t)?.[1] ?? 0) + Number(/System time \(seconds\): ([\d.]+)/.exec(t)?.[1] ?? 0);
-  return { wall, rss: rssKiB * 1024, cpu, stdout: r.stdout.toString() };
+  const sys = Number(/System time \(seconds\): ([\d.]+)/.exec(t)?.[1] ?? 0);
+  const cpu = Number(/User time \(seconds\): ([\d.]+)/.exec(t)?.[1] ?? 0) + sys;
+  // Kernel time and minor faults show when the machine, not the program, is slow (page faults
+  // cost a host fault on these VMs; they rise after heavy I/O).
+  const minorFaults = Number(/Minor \(reclaiming a frame\) page faults: (\d+)/.exec(t)?.[1] ?? 0);
+  return { wall, rss: rssKiB * 1024, cpu, sys, minorFaults, stdout: r.stdout.toString() };
 }
 
 // ------------------------------------------------------------------------------------ corpus
@@ -91,7 +95,7 @@ const files = disks();
 const input = files.reduce((a, d) => a + fs.statSync(d.file).size, 0);
 const results = { env: { node: process.version, cores: os.availableParallelism(), vms: files.length, inputBytes: input, at: new Date().toISOString() }, rows: {} };
 const row = (tool, op, m, extra = {}) => {
-  results.rows[`${tool} ${op}`] = { tool, op, seconds: m.wall, cpuSeconds: m.cpu, mbps: input / 1e6 / m.wall, rss: m.rss, ...extra };
+  results.rows[`${tool} ${op}`] = { tool, op, seconds: m.wall, cpuSeconds: m.cpu, sysSeconds: m.sys, minorFaults: m.minorFaults, mbps: input / 1e6 / m.wall, rss: m.rss, ...extra };
   say(`${tool} ${op}: ${m.wall.toFixed(2)} s, ${(input / 1e6 / m.wall).toFixed(0)} MB/s, RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB ${JSON.stringify(extra)}`);
 };
 
@@ -156,7 +160,7 @@ fs.rmSync(out, { recursive: true, force: true });
 prep(walk(ours));
 m = measure(process.execPath, [cli, 'repo', 'verify', '--repo', ours, '--json']);
 const v = JSON.parse(m.stdout.trim().split('\n').pop());
-results.rows['quiesce verify'] = { tool: 'quiesce', op: 'verify', seconds: m.wall, cpuSeconds: m.cpu, mbps: v.bytesChecked / 1e6 / m.wall, rss: m.rss, ok: v.ok, bytesChecked: v.bytesChecked };
+results.rows['quiesce verify'] = { tool: 'quiesce', op: 'verify', seconds: m.wall, cpuSeconds: m.cpu, sysSeconds: m.sys, minorFaults: m.minorFaults, mbps: v.bytesChecked / 1e6 / m.wall, rss: m.rss, ok: v.ok, bytesChecked: v.bytesChecked };
 say(`quiesce verify: ${m.wall.toFixed(2)} s, ${(v.bytesChecked / 1e6 / m.wall).toFixed(0)} MB/s of chunk data, ok=${v.ok}`);
 if (!opt['skip-anchors']) {
   fs.mkdirSync(out);
