@@ -24,7 +24,6 @@ let encKey = null;
 let slabs = [];
 let idKey = null;
 const cctx = new zstd.CCtx();
-
 const dctx = new zstd.DCtx();
 /** Room a record may need: its header plus zstd's bound (or the raw bytes), plus the seal's nonce and tag. */
 const recordBound = (rawLen) => RECORD_HEADER_BYTES + Math.max(zstd.compressBound(rawLen), rawLen) + 28;
@@ -179,9 +178,9 @@ async function restoreBatch(m) {
 
 /** Pack index entry: id (32), offset (u64), stored length (u32), raw length (u32), codec (u8). */
 const IDX_ENTRY_BYTES = 32 + 8 + 4 + 4 + 1;
-/** Verify reads a pack in windows of this size (a record is far smaller), two per call: one is read while the other is checked. */
+/** Verify goes through a pack in windows of this size (a record is far smaller), two per call: one is prepared while the other is checked. */
 const VERIFY_WINDOW = 8 << 20;
-/** Window buffers of verify calls, reused (each call holds two; two calls overlap per worker). */
+/** Buffers of verify windows that are read rather than mapped (a truncated pack), reused. */
 const verifyBufs = [];
 
 /**
@@ -198,14 +197,11 @@ async function verifyPack(m) {
   for (let i = 0; i < n; i++) if (!m.keep || m.keep[i]) order.push(i);
   const offsetOf = (i) => idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 32) + idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 36) * 2 ** 32;
   const storedOf = (i) => idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 40);
-  order.sort((x, y) => offsetOf(x) - offsetOf(y));
-  // An index entry that puts a record before the pack's first header is damaged as it stands.
-  while (order.length && offsetOf(order[0]) < PACK_FIRST_PAYLOAD) {
-    const i = order.shift();
-    bad.push({ chunkId: idx.toString('base64', 8 + i * IDX_ENTRY_BYTES, 8 + i * IDX_ENTRY_BYTES + 32), problem: `record header in pack ${m.pack} does not match its index` });
-  }
   const idOf = (i) => idx.subarray(8 + i * IDX_ENTRY_BYTES, 8 + i * IDX_ENTRY_BYTES + 32);
   const fail = (i, problem) => bad.push({ chunkId: idOf(i).toString('base64'), problem });
+  order.sort((x, y) => offsetOf(x) - offsetOf(y));
+  // An index entry that puts a record before the pack's first header is damaged as it stands.
+  while (order.length && offsetOf(order[0]) < PACK_FIRST_PAYLOAD) fail(order.shift(), `record header in pack ${m.pack} does not match its index`);
   let fd;
   try {
     fd = await fs.promises.open(m.file, 'r');
