@@ -152,41 +152,34 @@ static int cut_args(napi_env env, napi_value* argv, cut_args_t* a) {
   return 1;
 }
 
-// chunk(buf: Uint8Array, len, final, base, min, max, mask) -> Uint32Array of chunk lengths
-static napi_value chunk(napi_env env, napi_callback_info info) {
+// chunk(buf: Uint8Array, len, final, base, min, max, mask) -> Uint32Array of chunk lengths;
+// chunkNamed(same arguments) -> [lengths: Uint32Array, zero: Uint8Array, ids: Uint8Array (32 bytes
+// per chunk, SHA-256; zeros for zero chunks)]: the same cuts, each chunk named right after its cut.
+static napi_value cut_call(napi_env env, napi_callback_info info, bool named) {
   size_t argc = 7; napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   cut_args_t a;
   if (!cut_args(env, argv, &a)) return NULL;
   uint32_t* out = (uint32_t*)malloc(a.cap * sizeof(uint32_t));
-  if (!out) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
-  size_t n = cut_all(a.buf, a.len, a.final, a.base, a.min, a.max, (uint32_t)a.mask, out, a.cap, NULL, NULL);
-  return typed_copy(env, napi_uint32_array, out, n, sizeof(uint32_t));
-}
-
-// chunkNamed(buf, len, final, base, min, max, mask) -> [lengths: Uint32Array, zero: Uint8Array,
-// ids: Uint8Array (32 bytes per chunk, SHA-256; zeros for zero chunks)]: the cuts of chunk() and
-// each chunk's name, computed right after its cut.
-static napi_value chunk_named(napi_env env, napi_callback_info info) {
-  size_t argc = 7; napi_value argv[7];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  cut_args_t a;
-  if (!cut_args(env, argv, &a)) return NULL;
-  uint32_t* out = (uint32_t*)malloc(a.cap * sizeof(uint32_t));
-  uint8_t* zero = (uint8_t*)malloc(a.cap);
-  uint8_t* ids = (uint8_t*)malloc(a.cap * 32);
-  if (!out || !zero || !ids) { free(out); free(zero); free(ids); napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  uint8_t* zero = named ? (uint8_t*)malloc(a.cap) : NULL;
+  uint8_t* ids = named ? (uint8_t*)malloc(a.cap * 32) : NULL;
+  if (!out || (named && (!zero || !ids))) { free(out); free(zero); free(ids); napi_throw_error(env, NULL, "out of memory"); return NULL; }
   size_t n = cut_all(a.buf, a.len, a.final, a.base, a.min, a.max, (uint32_t)a.mask, out, a.cap, ids, zero);
-  napi_value res, l, z, d;
-  CHECK(napi_create_array_with_length(env, 3, &res));
-  if (!(l = typed_copy(env, napi_uint32_array, out, n, sizeof(uint32_t)))) { free(zero); free(ids); return NULL; }
-  if (!(z = typed_copy(env, napi_uint8_array, zero, n, 1))) { free(ids); return NULL; }
+  // typed_copy frees what it copies, also when it fails.
+  napi_value l = typed_copy(env, napi_uint32_array, out, n, sizeof(uint32_t));
+  if (!named || !l) { free(zero); free(ids); return l; }
+  napi_value z = typed_copy(env, napi_uint8_array, zero, n, 1), d, res;
+  if (!z) { free(ids); return NULL; }
   if (!(d = typed_copy(env, napi_uint8_array, ids, n * 32, 1))) return NULL;
+  CHECK(napi_create_array_with_length(env, 3, &res));
   CHECK(napi_set_element(env, res, 0, l));
   CHECK(napi_set_element(env, res, 1, z));
   CHECK(napi_set_element(env, res, 2, d));
   return res;
 }
+
+static napi_value chunk(napi_env env, napi_callback_info info) { return cut_call(env, info, false); }
+static napi_value chunk_named(napi_env env, napi_callback_info info) { return cut_call(env, info, true); }
 
 // hasId(data: Uint8Array, ids: Uint8Array, at) -> whether SHA-256(data) equals ids[at, at + 32):
 // restore and verify re-hash every chunk they read without a hash object or result per chunk.

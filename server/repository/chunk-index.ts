@@ -190,7 +190,7 @@ export class ChunkIndex {
       this.live[e] = 0;
       this.liveCount--;
     }
-    if (this.liveCount * 4 < this.count && this.count > 4096) this.compact();
+    this.compactIfSparse();
   }
 
   delete(id: Uint8Array): void {
@@ -198,7 +198,11 @@ export class ChunkIndex {
     if (e < 0) return;
     this.live[e] = 0;
     this.liveCount--;
-    // Tombstones stay in the probe chains until the next rehash.
+    this.compactIfSparse();
+  }
+
+  /** Tombstones stay in the probe chains until the next rehash: when they outnumber live entries 3 to 1, compact. */
+  private compactIfSparse(): void {
     if (this.liveCount * 4 < this.count && this.count > 4096) this.compact();
   }
 

@@ -198,15 +198,15 @@ async function verifyPack(m) {
   const offsetOf = (i) => idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 32) + idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 36) * 2 ** 32;
   const storedOf = (i) => idx.readUInt32LE(8 + i * IDX_ENTRY_BYTES + 40);
   const idOf = (i) => idx.subarray(8 + i * IDX_ENTRY_BYTES, 8 + i * IDX_ENTRY_BYTES + 32);
-  const fail = (i, problem) => bad.push({ chunkId: idOf(i).toString('base64'), problem });
+  const damaged = (i, problem) => bad.push({ chunkId: idOf(i).toString('base64'), problem });
   order.sort((x, y) => offsetOf(x) - offsetOf(y));
   // An index entry that puts a record before the pack's first header is damaged as it stands.
-  while (order.length && offsetOf(order[0]) < PACK_FIRST_PAYLOAD) fail(order.shift(), `record header in pack ${m.pack} does not match its index`);
+  while (order.length && offsetOf(order[0]) < PACK_FIRST_PAYLOAD) damaged(order.shift(), `record header in pack ${m.pack} does not match its index`);
   let fd;
   try {
     fd = await fs.promises.open(m.file, 'r');
   } catch {
-    for (const i of order) fail(i, `pack ${m.pack} is missing`);
+    for (const i of order) damaged(i, `pack ${m.pack} is missing`);
     return { bad, count: order.length, bytes: 0 };
   }
   // Windows of whole records, in file order: [file start, file end, first, end) over `order`.
@@ -281,16 +281,16 @@ async function verifyPack(m) {
       const off = offsetOf(i) - start;
       const h = off - RECORD_HEADER_BYTES;
       const id = idOf(i);
-      if (off + storedLen > got) fail(i, `pack ${m.pack} is truncated`);
+      if (off + storedLen > got) damaged(i, `pack ${m.pack} is truncated`);
       else if (data[h] !== codec || data.readUInt32LE(h + 1) !== storedLen || data.readUInt32LE(h + 5) !== rawLen || data.compare(id, 0, 32, h + 9, h + 41) !== 0)
-        fail(i, `record header in pack ${m.pack} does not match its index`);
+        damaged(i, `record header in pack ${m.pack} does not match its index`);
       else {
         bytes += rawLen;
         try {
           const raw = open(codec, data.subarray(off, off + storedLen), rawLen);
-          if (!hasId(raw, idx, 8 + i * IDX_ENTRY_BYTES)) fail(i, 'content does not match its id');
+          if (!hasId(raw, idx, 8 + i * IDX_ENTRY_BYTES)) damaged(i, 'content does not match its id');
         } catch (err) {
-          fail(i, err instanceof Error ? err.message : String(err));
+          damaged(i, err instanceof Error ? err.message : String(err));
         }
       }
     }

@@ -19,6 +19,13 @@ const starts = (lengths: number[], base = 0) => {
   return out;
 };
 
+/** The chunker module when its native addon is built, else null (CI builds it at install: there it must be). */
+async function withNative() {
+  const mod = await import('./chunker.mjs');
+  if (!mod.native) expect(process.env.CI).toBeFalsy();
+  return mod.native ? mod : null;
+}
+
 describe('content-defined chunking', () => {
   it('never cuts inside a run of zeros (the gear table guarantees it)', () => {
     expect(((-GEAR[0]! | 0) & MASK) !== 0).toBe(true);
@@ -71,12 +78,8 @@ describe('content-defined chunking', () => {
 
 describe('native chunker', () => {
   it('cuts exactly like the JavaScript reference (when it is built)', async () => {
-    const mod = await import('./chunker.mjs');
-    // CI builds it at install: there the comparison must run.
-    if (!mod.native) {
-      expect(process.env.CI).toBeFalsy();
-      return;
-    }
+    const mod = await withNative();
+    if (!mod) return;
     for (const seed of [1, 2, 3]) {
       const b = image();
       randomBytes(1000).copy(b, seed * 100_000);
@@ -92,11 +95,8 @@ describe('native chunker', () => {
 
 describe('native naming', () => {
   it('names every chunk as node:crypto does, right after its cut (chunkNamed) or from given cuts (nameChunks)', async () => {
-    const mod = await import('./chunker.mjs');
-    if (!mod.native) {
-      expect(process.env.CI).toBeFalsy();
-      return;
-    }
+    const mod = await withNative();
+    if (!mod) return;
     const b = image();
     randomBytes(20_000).copy(b, 1_600_000);
     const sha = (x: Buffer) => createHash('sha256').update(x).digest();
@@ -128,11 +128,8 @@ describe('native naming', () => {
 
 describe('native sampling', () => {
   it('counts the distinct values of 512 evenly spaced bytes, as the worker did in JavaScript', async () => {
-    const mod = await import('./chunker.mjs');
-    if (!mod.native) {
-      expect(process.env.CI).toBeFalsy();
-      return;
-    }
+    const mod = await withNative();
+    if (!mod) return;
     const reference = (b: Buffer) => {
       const seen = new Set<number>();
       for (let i = 0, step = Math.max(1, Math.floor(b.length / 512)); i < b.length; i += step) seen.add(b[i]!);

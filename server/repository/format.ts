@@ -50,6 +50,11 @@ export const DEFAULT_ZSTD_LEVEL = -3;
 export const MIN_ZSTD_LEVEL = -7;
 export const MAX_ZSTD_LEVEL = 19;
 
+/** A level a repository may record: MIN_ZSTD_LEVEL to -1, or 1 to MAX_ZSTD_LEVEL (zstd reads 0 as "its default"). */
+export function isZstdLevel(level: number): boolean {
+  return Number.isInteger(level) && level >= MIN_ZSTD_LEVEL && level <= MAX_ZSTD_LEVEL && level !== 0;
+}
+
 export class RepositoryError extends DomainError {
   constructor(code: 'NOT_FOUND' | 'VALIDATION' | 'CONFLICT' | 'INTERNAL' | 'PRECONDITION_FAILED', message: string, details?: Record<string, unknown>) {
     super(code, message, details ? { details } : {});

@@ -25,6 +25,16 @@ function makeImage(file: string, seed: number, sizeMiB = 24): void {
 
 const src = (s: ImageSource) => s;
 
+/** Backs up one image file as disk 0 of a new point of `series`. */
+async function backup(r: FilesystemRepository, series: string, file: string) {
+  const s = await openFileSource(file);
+  try {
+    return await r.backup({ series, disks: [{ index: 0, source: s }] });
+  } finally {
+    await s.close();
+  }
+}
+
 describe('repository on real files', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-repo-test-'));
   const repoDir = path.join(dir, 'repo');
@@ -265,14 +275,6 @@ describe('repository on real files', () => {
     const y = path.join(dir, 'other.raw');
     makeImage(x, 11);
     makeImage(y, 12);
-    const backup = async (r: FilesystemRepository, series: string, file: string) => {
-      const s = await openFileSource(file);
-      try {
-        return await r.backup({ series, disks: [{ index: 0, source: s }] });
-      } finally {
-        await s.close();
-      }
-    };
     await backup(repo, 'stale', x);
     await backup(repo, 'stale', y);
     // Another process (its own handle) prunes x's point and collects its chunks.
@@ -302,11 +304,9 @@ describe('repository on real files', () => {
       const d = path.join(dir, `level${level}`);
       await initRepository({ path: d, compressionLevel: level });
       const r = await openRepository({ path: d });
-      const s = await openFileSource(img);
       try {
-        stored.push((await r.backup({ series: 'logs', disks: [{ index: 0, source: s }] })).storedBytesAdded);
+        stored.push((await backup(r, 'logs', img)).storedBytesAdded);
       } finally {
-        await s.close();
         await r.close();
       }
     }

@@ -18,6 +18,7 @@ import {
   encodePoint,
   idKey,
   idxEntryCount,
+  isZstdLevel,
   newPointId,
   type DiskEntry,
   type PointHeader,
@@ -1014,8 +1015,9 @@ export class FilesystemRepository implements Repository {
         }
       }
     };
-    const pointsRead = input.pointId ? null : readPoints();
-    if (!pointsRead) await readPoints();
+    const pointsRead = readPoints();
+    // One point's chunks are known only from its manifest.
+    if (input.pointId) await pointsRead;
     if (input.pointId && points.length === 0 && pointErrors.length === 0) throw new RepositoryError('NOT_FOUND', `restore point ${input.pointId} not found`);
     const wanted = input.pointId ? new Set(points.flatMap((p) => [...p.disks.values()].flat().filter((e) => e.id).map((e) => idKey(e.id!)))) : null;
     const damaged = new Map<string, string>();
@@ -1172,7 +1174,7 @@ export class FilesystemRepository implements Repository {
 export async function initRepository(opts: { path: string; encrypt?: boolean; keyFile?: string; compressionLevel?: number }): Promise<void> {
   const dir = path.resolve(opts.path);
   const level = opts.compressionLevel ?? DEFAULT_ZSTD_LEVEL;
-  if (!Number.isInteger(level) || level < MIN_ZSTD_LEVEL || level > MAX_ZSTD_LEVEL || level === 0) throw new RepositoryError('VALIDATION', `the compression level must be a whole number from ${MIN_ZSTD_LEVEL} to -1 or 1 to ${MAX_ZSTD_LEVEL} (got ${opts.compressionLevel})`);
+  if (!isZstdLevel(level)) throw new RepositoryError('VALIDATION', `the compression level must be a whole number from ${MIN_ZSTD_LEVEL} to -1 or 1 to ${MAX_ZSTD_LEVEL} (got ${opts.compressionLevel})`);
   if (fs.existsSync(dir)) {
     const st = fs.statSync(dir);
     if (!st.isDirectory()) throw new RepositoryError('VALIDATION', `${dir} exists and is not a directory`);
@@ -1202,7 +1204,7 @@ export function readRepoConfig(dir: string): RepoConfig {
     if (ch?.kind !== 'gear-cdc-v1' || ch.max !== MAX_CHUNK || ch.segment !== SEGMENT || !Number.isInteger(ch.min) || ch.min < 64 || ch.min >= MAX_CHUNK || !(ch.maskBits >= 1 && ch.maskBits <= 14))
       throw new Error(`chunker ${JSON.stringify(ch)} is not supported by this version`);
     const z = c.compression;
-    if (z !== undefined && !(z.codec === 'zstd' && Number.isInteger(z.level) && z.level >= MIN_ZSTD_LEVEL && z.level <= MAX_ZSTD_LEVEL)) throw new Error(`compression ${JSON.stringify(z)} is not supported by this version`);
+    if (z !== undefined && !(z.codec === 'zstd' && isZstdLevel(z.level))) throw new Error(`compression ${JSON.stringify(z)} is not supported by this version`);
     return c;
   } catch (e) {
     throw new RepositoryError('INTERNAL', `the repository configuration ${file} is unreadable: ${(e as Error).message}`);

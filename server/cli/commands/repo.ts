@@ -84,8 +84,8 @@ export function register(program: Command): void {
     .option('--compression-level <n>', `zstd level for new chunks, ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL} (default ${DEFAULT_ZSTD_LEVEL}: faster backups, a few % more bytes than level 1)`)
     .option('--json', 'print one JSON object')
     .action(async (opts: { path: string; encrypt?: boolean; keyFile?: string; compressionLevel?: string; json?: boolean }) => {
-      const level = opts.compressionLevel === undefined ? DEFAULT_ZSTD_LEVEL : Number(opts.compressionLevel);
       if (opts.compressionLevel !== undefined && !/^-?\d+$/.test(opts.compressionLevel.trim())) throw new UsageError(`--compression-level must be a whole number (got "${opts.compressionLevel}")`);
+      const level = opts.compressionLevel === undefined ? DEFAULT_ZSTD_LEVEL : Number(opts.compressionLevel);
       await initRepository({ path: opts.path, encrypt: !!opts.encrypt, compressionLevel: level, ...(opts.keyFile ? { keyFile: opts.keyFile } : {}) });
       const out = { path: path.resolve(opts.path), encrypted: !!opts.encrypt, compressionLevel: level };
       if (opts.json) printJson(out);
