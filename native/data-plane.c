@@ -323,6 +323,16 @@ static void staging_give(uint8_t* b, size_t cap) {
   free(drop);
 }
 
+// Queues `execute` on libuv's thread pool and `complete` after it, for a promise it returns.
+static napi_value queue_work(napi_env env, const char* what, napi_async_execute_callback execute, napi_async_complete_callback complete, void* data, napi_deferred* deferred, napi_async_work* work) {
+  napi_value promise, name;
+  CHECK(napi_create_promise(env, deferred, &promise));
+  CHECK(napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_async_work(env, NULL, name, execute, complete, data, work));
+  CHECK(napi_queue_async_work(env, *work));
+  return promise;
+}
+
 // Rejects an I/O promise: "<what> of <len> bytes at <pos> failed: <errno text>".
 static void reject_io(napi_env env, napi_deferred deferred, const char* what, size_t len, off_t pos, int err) {
   char msg[160];
@@ -423,12 +433,7 @@ static napi_value direct_write(napi_env env, napi_callback_info info) {
   if (have < w->count) { direct_write_free(env, w); napi_throw_range_error(env, NULL, "directWrite: the buffers hold fewer bytes than count"); return NULL; }
   w->len = (w->count + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
   w->fd = fd; w->pos = pos;
-  napi_value promise, name;
-  CHECK(napi_create_promise(env, &w->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "quiesce.directWrite", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, direct_write_execute, direct_write_complete, w, &w->work));
-  CHECK(napi_queue_async_work(env, w->work));
-  return promise;
+  return queue_work(env, "quiesce.directWrite", direct_write_execute, direct_write_complete, w, &w->deferred, &w->work);
 }
 
 // ---------------------------------------------------------------------------------- mapped reads
@@ -513,12 +518,7 @@ static napi_value map_range(napi_env env, napi_callback_info info) {
   map_req_t* r = (map_req_t*)calloc(1, sizeof(map_req_t));
   if (!r) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
   r->fd = fd; r->pos = (off_t)dpos; r->len = (size_t)dlen;
-  napi_value promise, name;
-  CHECK(napi_create_promise(env, &r->deferred, &promise));
-  CHECK(napi_create_string_utf8(env, "quiesce.mapRange", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_create_async_work(env, NULL, name, map_execute, map_complete, r, &r->work));
-  CHECK(napi_queue_async_work(env, r->work));
-  return promise;
+  return queue_work(env, "quiesce.mapRange", map_execute, map_complete, r, &r->deferred, &r->work);
 }
 
 static napi_value unmap_range(napi_env env, napi_callback_info info) {
