@@ -421,6 +421,19 @@ parentPort.on('message', (m) => {
   handle(m);
 });
 
+/** A window cut where its parent was: its length ends on one of the parent's boundaries. */
+function keptCuts(part) {
+  const lengths = [];
+  let pos = 0;
+  for (const b of part.boundaries) {
+    if (b > part.length) break;
+    lengths.push(b - pos);
+    pos = b;
+  }
+  if (pos !== part.length) lengths.push(part.length - pos);
+  return { lengths, resynced: true };
+}
+
 function handle(m) {
   try {
     if (m.op === 'init') {
@@ -466,7 +479,7 @@ function handle(m) {
       const allLengths = [];
       for (const part of m.parts) {
         const sub = buf.subarray(part.at, part.at + part.length);
-        const r = rechunkLengths(sub, sub.length, part.final, part.boundaries, part.resyncAfter, part.base, m.cut);
+        const r = part.keepCuts ? keptCuts(part) : rechunkLengths(sub, sub.length, part.final, part.boundaries, part.resyncAfter, part.base, m.cut);
         partLengths.push(r.lengths);
         resynced.push(r.resynced);
         let p = part.at;

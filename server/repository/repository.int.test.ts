@@ -52,6 +52,15 @@ describe('repository on real files', () => {
     await repo.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  /** Disk 0 of a point as [offset, length, id] rows (null id: zeros). */
+  const manifest = async (pointId: string) => {
+    let at = 0;
+    return (await repo.readPoint(pointId)).disks.get(0)!.map((e) => {
+      const row: [number, number, string | null] = [at, e.length, e.id?.toString('hex') ?? null];
+      at += e.length;
+      return row;
+    });
+  };
 
   it('backs up, deduplicates shared content at other offsets, and restores byte-exact into sparse files', async () => {
     const a = await openFileSource(imgA);
@@ -72,10 +81,11 @@ describe('repository on real files', () => {
     expect((await repo.digestDisk({ pointId: ra.pointId, diskIndex: 0 })).digest).toBe(r.digest);
   });
 
-  it('an incremental from changed extents reads little and equals a full re-read', async () => {
+  it('an incremental from changed extents reads little: short extents keep the parent\'s cuts, a long one is cut like a fresh full read', async () => {
     const base = await repo.latestPoint('a');
     const fd = fs.openSync(imgA, 'r+');
     const extents: Array<[number, number]> = [];
+    // In the shared "OS" run, in the unique data, and in zeros.
     for (const off of [2 * MiB + 4096, 10 * MiB, 20 * MiB]) {
       fs.writeSync(fd, randomBytes(65536), 0, 65536, off);
       extents.push([off - (off % 65536), 2 * 65536]);
@@ -85,39 +95,77 @@ describe('repository on real files', () => {
     const inc = await repo.backup({ series: 'a', parentPointId: base!.id, disks: [{ index: 0, source: s, changedExtents: extents }] });
     // A source without a descriptor is read on the main thread and handed to the workers: same cuts.
     const viaMain = await repo.backup({ series: 'a', parentPointId: base!.id, disks: [{ index: 0, source: src({ sizeBytes: s.sizeBytes, read: (o, l) => s.read(o, l) }), changedExtents: extents }] });
-    const full = await repo.backup({ series: 'a', disks: [{ index: 0, source: s }] });
-    const fullViaMain = await repo.backup({ series: 'a', disks: [{ index: 0, source: src({ sizeBytes: s.sizeBytes, read: (o, l) => s.read(o, l) }) }] });
+    // A re-read compared with the incremental finds nothing new.
+    const reread = await repo.backup({ series: 'a', parentPointId: inc.pointId, disks: [{ index: 0, source: s }] });
     await s.close();
-    expect(inc.bytesRead).toBeLessThan(2 * MiB);
+    // Each 128 KiB extent is read from the parent's cut before it to the one after it (chunks are at most 64 KiB).
+    expect(inc.bytesRead).toBeLessThanOrEqual(3 * (2 * 65536 + 2 * 65536));
     expect(viaMain.bytesRead).toBe(inc.bytesRead);
-    expect(full.storedBytesAdded).toBe(0);
-    const key = (id: string) => repo.readPoint(id).then((p) => p.disks.get(0)!.map((e) => [e.length, e.id?.toString('hex') ?? null]));
-    const mf = await key(full.pointId);
-    expect(await key(inc.pointId)).toEqual(mf);
-    expect(await key(viaMain.pointId)).toEqual(mf);
-    expect(await key(fullViaMain.pointId)).toEqual(mf);
+    expect(await manifest(inc.pointId)).toEqual(await manifest(viaMain.pointId));
+    expect(reread.storedBytesAdded).toBe(0);
+    expect(await manifest(reread.pointId)).toEqual(await manifest(inc.pointId));
+    // No new cut: every cut is the parent's, or (where zeros became data) on the zero-run grid.
+    const parentCuts = new Set((await manifest(base!.id)).map(([at]) => at));
+    const incEntries = await manifest(inc.pointId);
+    expect(incEntries.filter(([at]) => !parentCuts.has(at) && at % 65536 !== 0)).toEqual([]);
+    // Away from the extents every data chunk is the parent's (zero runs merge with their neighbours).
+    const near = (at: number) => extents.some(([o, l]) => at > o - 65536 && at < o + l + 65536);
+    const parentById = new Map((await manifest(base!.id)).map(([at, len, id]) => [at, `${len}:${id}`]));
+    expect(incEntries.filter(([at, len, id]) => id && !near(at) && parentById.get(at) !== `${len}:${id}`)).toEqual([]);
     const out = path.join(dir, 'a2.out');
     await repo.restoreDisk({ pointId: inc.pointId, diskIndex: 0, outPath: out });
     expect(sha(out)).toBe(sha(imgA));
+    fs.rmSync(out);
+
+    // A long extent: 777 bytes inserted into 2 MiB of the "OS" run, the rest moved right (a file
+    // edited in place). Content-defined cuts find the moved data again.
+    const region = Buffer.alloc(2 * MiB);
+    const rw = fs.openSync(imgA, 'r+');
+    fs.readSync(rw, region, 0, region.length, 3 * MiB);
+    const shifted = Buffer.concat([region.subarray(0, 5000), randomBytes(777), region.subarray(5000, region.length - 777)]);
+    fs.writeSync(rw, shifted, 0, shifted.length, 3 * MiB);
+    fs.closeSync(rw);
+    const s2 = await openFileSource(imgA);
+    const moved = await repo.backup({ series: 'a', parentPointId: inc.pointId, disks: [{ index: 0, source: s2, changedExtents: [[3 * MiB, 2 * MiB]] }] });
+    const fresh = await repo.backup({ series: 'a', disks: [{ index: 0, source: s2 }] });
+    await s2.close();
+    expect(moved.storedBytesAdded).toBeLessThan(256 * 1024);
+    const inRegion = async (id: string) => (await manifest(id)).filter(([at]) => at >= 3 * MiB && at < 5 * MiB);
+    expect(await inRegion(moved.pointId)).toEqual(await inRegion(fresh.pointId));
+    const out2 = path.join(dir, 'a2b.out');
+    await repo.restoreDisk({ pointId: moved.pointId, diskIndex: 0, outPath: out2 });
+    expect(sha(out2)).toBe(sha(imgA));
+    fs.rmSync(out2);
   });
 
-  it('a re-read compared with its parent keeps the unchanged chunks by hash and cuts exactly like a fresh full read', async () => {
+  it('a re-read compared with its parent keeps the unchanged chunks by hash; short changes keep the parent\'s cuts, a long one is cut like a fresh full read', async () => {
     const base = await repo.latestPoint('a');
     const fd = fs.openSync(imgA, 'r+');
     fs.writeSync(fd, randomBytes(100_000), 0, 100_000, 5 * MiB + 777);
     // Data turned into zeros, and zeros turned into data.
     fs.writeSync(fd, Buffer.alloc(200_000), 0, 200_000, 9 * MiB + 4096);
     fs.writeSync(fd, randomBytes(50_000), 0, 50_000, 22 * MiB);
+    // 1.5 MiB written into zeros: long enough to be cut content-defined.
+    fs.writeSync(fd, randomBytes(1.5 * MiB), 0, 1.5 * MiB, 14 * MiB);
     fs.closeSync(fd);
     const s = await openFileSource(imgA);
     const reread = await repo.backup({ series: 'a', parentPointId: base!.id, disks: [{ index: 0, source: s }] });
+    const again = await repo.backup({ series: 'a', parentPointId: reread.pointId, disks: [{ index: 0, source: s }] });
     const full = await repo.backup({ series: 'a', disks: [{ index: 0, source: s }] });
     await s.close();
-    expect(reread.storedBytesAdded).toBeGreaterThan(100_000);
-    expect(reread.storedBytesAdded).toBeLessThan(MiB);
-    expect(full.storedBytesAdded).toBe(0);
-    const key = (es: Array<{ length: number; id: Buffer | null }>) => es.map((e) => [e.length, e.id?.toString('hex') ?? null]);
-    expect(key((await repo.readPoint(reread.pointId)).disks.get(0)!)).toEqual(key((await repo.readPoint(full.pointId)).disks.get(0)!));
+    expect(reread.storedBytesAdded).toBeGreaterThan(1.5 * MiB + 100_000);
+    expect(reread.storedBytesAdded).toBeLessThan(2.5 * MiB);
+    expect(again.storedBytesAdded).toBe(0);
+    expect(await manifest(again.pointId)).toEqual(await manifest(reread.pointId));
+    const rows = await manifest(reread.pointId);
+    // The short changes: no cut but the parent's (or the zero-run grid where zeros became data).
+    const parentCuts = new Set((await manifest(base!.id)).map(([at]) => at));
+    expect(rows.filter(([at]) => (at < 13 * MiB || at > 16 * MiB) && !parentCuts.has(at) && at % 65536 !== 0)).toEqual([]);
+    // The long one: the cuts of a fresh full read.
+    const inLong = (r: Array<[number, number, string | null]>) => r.filter(([at]) => at >= 14 * MiB + 65536 && at < 15.5 * MiB - 65536);
+    expect(inLong(rows).length).toBeGreaterThan(10);
+    expect(inLong(rows)).toEqual(inLong(await manifest(full.pointId)));
+    expect(inLong(rows).some(([at]) => at % 65536 !== 0)).toBe(true);
     const out = path.join(dir, 'a3.out');
     await repo.restoreDisk({ pointId: reread.pointId, diskIndex: 0, outPath: out });
     expect(sha(out)).toBe(sha(imgA));
@@ -145,13 +193,14 @@ describe('repository on real files', () => {
       const newChunks = (await current.readPoint(fresh.pointId)).disks.get(0)!.filter((e) => e.id);
       expect(Math.min(...oldChunks.slice(0, -1).map((e) => e.length))).toBeLessThan(8192);
       expect(oldChunks.length).toBeGreaterThan(newChunks.length * 1.4);
+      // A long extent (re-chunked, not kept at the parent's cuts).
       const fd = fs.openSync(img, 'r+');
-      fs.writeSync(fd, randomBytes(65536), 0, 65536, 10 * MiB);
+      fs.writeSync(fd, randomBytes(MiB), 0, MiB, 10 * MiB);
       fs.closeSync(fd);
-      const inc = await old.backup({ series: 'old', parentPointId: first.pointId, disks: [{ index: 0, source: s, changedExtents: [[10 * MiB, 65536]] }] });
+      const inc = await old.backup({ series: 'old', parentPointId: first.pointId, disks: [{ index: 0, source: s, changedExtents: [[10 * MiB, MiB]] }] });
       const full = await old.backup({ series: 'old', disks: [{ index: 0, source: s }] });
       await s.close();
-      expect(inc.bytesRead).toBeLessThan(MiB);
+      expect(inc.bytesRead).toBeLessThan(2 * MiB);
       const key = (es: Array<{ length: number; id: Buffer | null }>) => es.map((e) => [e.length, e.id?.toString('hex') ?? null]);
       expect(key((await old.readPoint(inc.pointId)).disks.get(0)!)).toEqual(key((await old.readPoint(full.pointId)).disks.get(0)!));
       expect(full.storedBytesAdded).toBe(0);

@@ -48,8 +48,16 @@ import { MASK_BITS, MAX_CHUNK, MIN_CHUNK, SEGMENT, maskOf } from './chunker.mjs'
 const RESYNC_LOOKAHEAD = 32 * 1024;
 /** …and on by this much at a time until it does (from its last cut: nothing is read twice). */
 const RESYNC_STEP = 64 * 1024;
-/** Changed extents closer than this share one window. */
+/** Changed extents closer than this share one window (windows that keep the parent's cuts only when they touch). */
 const MERGE_GAP = 64 * 1024;
+/**
+ * A changed extent this long or longer is re-chunked content-defined: a region rewritten at
+ * length (a file written, copied, moved or edited in place) may hold data the repository has at
+ * other offsets. A shorter one is an in-place write of a few blocks: nothing moved, so it keeps the
+ * parent's cuts and its chunks are only re-read and re-hashed (no cutting, no resync past its end;
+ * on the benchmark's day of guest writes, 0.7 s instead of 1.2 s of work, and fewer bytes stored).
+ */
+const CDC_EXTENT_MIN = 1 << 20;
 /** Chunk bytes per restore batch (so that a batch's raw bytes fit a 4 MiB pooled buffer). */
 const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK;
 
@@ -76,6 +84,8 @@ function summaryOf(h: PointHeader): PointSummary {
 }
 
 interface BackupRun {
+  /** This backup's place in the byte budget's queue. */
+  rank: number;
   totals: { bytesTotal: number; bytesDone: number; bytesRead: number; storedBytesAdded: number };
   input: BackupInput;
   /**
@@ -211,16 +221,24 @@ class BlobSlabs {
 
 /**
  * At most `capacity` bytes of buffers in flight, across every backup and restore of one open
- * repository (a task bigger than the capacity runs alone). First come, first served.
+ * repository (a task bigger than the capacity runs alone). The oldest operation goes first (its
+ * `rank`, from `nextRank()`; equal ranks first come, first served): when several images are backed
+ * up at once, the first one finishes first and its commit overlaps the others' work — and its VM's
+ * snapshot goes sooner — instead of all of them finishing together with their commits in a row.
  */
 class ByteBudget {
   private free: number;
-  private readonly waiting: Array<{ bytes: number; go: () => void }> = [];
+  private ranks = 0;
+  private readonly waiting: Array<{ bytes: number; rank: number; go: () => void }> = [];
   constructor(private readonly capacity: number) {
     this.free = capacity;
   }
-  async run<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire(bytes);
+  /** A rank for an operation that starts now: after every earlier one. */
+  nextRank(): number {
+    return this.ranks++;
+  }
+  async run<T>(bytes: number, rank: number, fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire(bytes, rank);
     try {
       return await fn();
     } finally {
@@ -228,10 +246,17 @@ class ByteBudget {
     }
   }
   /** Takes `bytes` of the budget until the returned function is called (once). */
-  async acquire(bytes: number): Promise<() => void> {
+  async acquire(bytes: number, rank: number): Promise<() => void> {
     const need = Math.min(bytes, this.capacity);
-    if (this.waiting.length || this.free < need) await new Promise<void>((go) => this.waiting.push({ bytes: need, go }));
-    else this.free -= need;
+    const head = this.waiting[0];
+    // Never ahead of an older waiter (a big task is not starved by small ones).
+    if ((head && head.rank <= rank) || this.free < need) {
+      await new Promise<void>((go) => {
+        let at = this.waiting.length;
+        while (at > 0 && this.waiting[at - 1]!.rank > rank) at--;
+        this.waiting.splice(at, 0, { bytes: need, rank, go });
+      });
+    } else this.free -= need;
     let done = false;
     return () => {
       if (done) return;
@@ -366,6 +391,7 @@ export class FilesystemRepository implements Repository {
 
   async backup(input: BackupInput): Promise<BackupResult> {
     const started = Date.now();
+    const rank = this.inflight.nextRank();
     if (!input.series || input.series.length > 256) throw new RepositoryError('VALIDATION', 'a backup needs a series name (1–256 characters)');
     if (input.disks.length === 0) throw new RepositoryError('VALIDATION', 'a backup needs at least one disk');
     if (new Set(input.disks.map((d) => d.index)).size !== input.disks.length) throw new RepositoryError('VALIDATION', 'disk indexes must be unique');
@@ -389,7 +415,7 @@ export class FilesystemRepository implements Repository {
     }
 
     const lock = await acquireLock(this.locksDir(), 'shared', `backup ${input.series}`, { waitMs: 10 * 60_000, ...(input.signal ? { signal: input.signal } : {}) });
-    const run: BackupRun = { totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input, unconfirmed: [] };
+    const run: BackupRun = { rank, totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input, unconfirmed: [] };
     try {
       // The parent's chunks are safe from here on (prune and gc need the exclusive lock), if the
       // parent was not pruned before this backup got its lock.
@@ -454,7 +480,7 @@ export class FilesystemRepository implements Repository {
   }
 
   /** Several incremental windows, read into one buffer, re-chunked and stored with one round trip each way. */
-  private async ingestMany(bytes: SegmentBytes, run: BackupRun, parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number }>): Promise<Array<{ chunks: DiskEntry[]; resynced: boolean }>> {
+  private async ingestMany(bytes: SegmentBytes, run: BackupRun, parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number; keepCuts: boolean }>): Promise<Array<{ chunks: DiskEntry[]; resynced: boolean }>> {
     const w = this.pool.pick();
     const seg = randomUUID();
     const h = await this.pool.call<{ partLengths: number[][]; resynced: boolean[]; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { op: 'rechunkMany', cut: this.cut, seg, parts, ...bytes.msg }, bytes.transfer);
@@ -588,7 +614,7 @@ export class FilesystemRepository implements Repository {
     await pipeline(
       segments,
       this.pool.size * 2,
-      async ([off, end, hasData]) => (hasData ? this.inflight.run(end - off, async () => (await this.ingest(await this.readSlices(d, [[off, end - off]], run), run, { op: 'chunk', final: true, base: off })).chunks) : zeroChunks(end - off)),
+      async ([off, end, hasData]) => (hasData ? this.inflight.run(end - off, run.rank, async () => (await this.ingest(await this.readSlices(d, [[off, end - off]], run), run, { op: 'chunk', final: true, base: off })).chunks) : zeroChunks(end - off)),
       (chunks, i) => {
         for (const c of chunks) out.push(c);
         const [off, end] = segments[i]!;
@@ -632,7 +658,7 @@ export class FilesystemRepository implements Repository {
       async (sg) => {
         const lengths = Array.from(parent.length.subarray(sg.first, sg.last));
         if (!sg.hasData) return { ids: null, zero: null, lengths };
-        return this.inflight.run(sg.end - sg.off, async () => {
+        return this.inflight.run(sg.end - sg.off, run.rank, async () => {
           const bytes = await this.readSlices(d, [[sg.off, sg.end - sg.off]], run);
           const h = await this.pool.call<{ ids: ArrayBuffer; zero: ArrayBuffer; buf: ArrayBuffer | null }>(this.pool.pick(), { op: 'hash', keep: false, lengths, ...bytes.msg }, bytes.transfer);
           this.buffers.give(h.buf);
@@ -658,9 +684,10 @@ export class FilesystemRepository implements Repository {
   }
 
   /**
-   * An incremental from changed extents: around each extent a window from the old chunk boundary
-   * before it is re-chunked until the cuts fall back on old boundaries; every other chunk is the
-   * parent's, unread.
+   * An incremental from changed extents; every chunk outside them is the parent's, unread. A long
+   * extent (CDC_EXTENT_MIN) gets a window from the parent's boundary before it, re-chunked until
+   * the cuts fall back on the parent's boundaries. A short one is re-read and re-hashed at the
+   * parent's own cuts, from the boundary before it to the boundary after it.
    */
   private async backupChanged(d: BackupDiskInput, parentEntries: DiskEntry[], run: BackupRun): Promise<DiskEntry[]> {
     const size = d.source.sizeBytes;
@@ -686,20 +713,26 @@ export class FilesystemRepository implements Repository {
       }
       return starts[lo]!;
     };
-    // Windows: [old boundary before the extent, extent end + lookahead), within one segment, merged when close.
-    type Win = { start: number; resyncAfter: number; end: number; segEnd: number };
+    // Windows within one segment, merged when close: [boundary before, extent end + lookahead) to
+    // re-chunk, [boundary before, boundary after) to keep the parent's cuts.
+    type Win = { start: number; resyncAfter: number; end: number; segEnd: number; keepCuts: boolean };
     const wins: Win[] = [];
     const extents = [...d.changedExtents!].filter(([, l]) => l > 0).sort((a, b) => a[0] - b[0]);
     for (const [off, len] of extents) {
+      const keepCuts = len < CDC_EXTENT_MIN;
       for (let a = off; a < off + len; ) {
         const segEnd = Math.min(size, (Math.floor(a / SEGMENT) + 1) * SEGMENT);
         const b = Math.min(off + len, segEnd);
         const start = Math.max(boundaryAtOrBefore(a), segEnd - SEGMENT);
-        const w: Win = { start, resyncAfter: b, end: Math.min(segEnd, b + RESYNC_LOOKAHEAD), segEnd };
+        const after = firstAfter(b - 1);
+        const end = keepCuts ? (after < starts.length ? Math.min(segEnd, starts[after]!) : segEnd) : Math.min(segEnd, b + RESYNC_LOOKAHEAD);
+        const w: Win = { start, resyncAfter: b, end, segEnd, keepCuts };
         const last = wins[wins.length - 1];
-        if (last && last.segEnd === w.segEnd && w.start <= last.end + MERGE_GAP) {
+        if (last && last.segEnd === w.segEnd && (last.keepCuts && w.keepCuts ? w.start <= last.end : w.start <= last.end + MERGE_GAP)) {
+          // Re-chunked if either is: then the window looks ahead past its last extent.
           last.resyncAfter = Math.max(last.resyncAfter, w.resyncAfter);
-          last.end = Math.max(last.end, w.end);
+          last.keepCuts &&= w.keepCuts;
+          last.end = Math.max(last.end, w.end, last.keepCuts ? 0 : Math.min(segEnd, last.resyncAfter + RESYNC_LOOKAHEAD));
         } else wins.push(w);
         a = b;
       }
@@ -743,14 +776,14 @@ export class FilesystemRepository implements Repository {
       batches,
       this.pool.size * 4,
       (batch) =>
-        this.inflight.run(batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0), async () => {
-          const parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number }> = [];
+        this.inflight.run(batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0), run.rank, async () => {
+          const parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number; keepCuts: boolean }> = [];
           const slices: Array<[number, number]> = [];
           let at = 0;
           for (const i of batch) {
             const w = wins[i]!;
             const length = w.end - w.start;
-            parts.push({ at, length, base: w.start, final: w.end === w.segEnd, boundaries: boundariesIn(w.start, w.end), resyncAfter: w.resyncAfter - w.start });
+            parts.push({ at, length, base: w.start, final: w.end === w.segEnd, boundaries: boundariesIn(w.start, w.end), resyncAfter: w.resyncAfter - w.start, keepCuts: w.keepCuts });
             slices.push([w.start, length]);
             at += length;
           }
@@ -809,6 +842,7 @@ export class FilesystemRepository implements Repository {
    * leaves the buffer to the garbage collector).
    */
   private async streamDisk(pointId: string, diskIndex: number, sink: (offset: number, data: Buffer | null, length: number, release?: () => void) => Promise<void> | void, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
+    const rank = this.inflight.nextRank();
     await this.ready;
     const m = await this.readPoint(pointId);
     const entries = m.disks.get(diskIndex);
@@ -843,7 +877,7 @@ export class FilesystemRepository implements Repository {
         this.pool.size * 2,
         async (batch) => {
           // The budget is held until the sink has taken the batch (its writer bounds what it holds).
-          const taken = await this.inflight.acquire(RESTORE_BATCH_BYTES);
+          const taken = await this.inflight.acquire(RESTORE_BATCH_BYTES, rank);
           const free = () => {
             held.delete(free);
             taken();
