@@ -315,7 +315,8 @@ export class FilesystemRepository implements Repository {
     const dir = path.join(this.path, 'points');
     const names = (await fs.promises.readdir(dir)).filter((n) => n.endsWith('.qpt'));
     const out: PointHeader[] = [];
-    for (const n of names) {
+    // Several at a time: a repository holds hundreds of points, each header a few small reads.
+    await unordered(names, 16, async (n) => {
       const fh = await fs.promises.open(path.join(dir, n), 'r');
       try {
         const head = Buffer.alloc(8);
@@ -327,7 +328,7 @@ export class FilesystemRepository implements Repository {
       } finally {
         await fh.close();
       }
-    }
+    });
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { initRepository, openFileSource, openRepository, type FilesystemRepository } from '@/server/repository';
 import { DEFAULT_ZSTD_LEVEL, MAX_ZSTD_LEVEL, MIN_ZSTD_LEVEL } from '@/server/repository/format';
-import type { Extent } from '@/server/repository/types';
+import type { Extent, PointSummary } from '@/server/repository/types';
 import { EXIT_FAILURE, printJson, UsageError } from '../output';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -21,6 +21,14 @@ async function withRepo<T>(opts: RepoOpts, fn: (r: FilesystemRepository) => Prom
   } finally {
     await repo.close();
   }
+}
+
+/** Each series' latest restore point, from one listing (many images: not one listing each). */
+async function latestBySeries(r: FilesystemRepository): Promise<Map<string, PointSummary>> {
+  const latest = new Map<string, PointSummary>();
+  // Oldest first: the last one seen of a series is its latest.
+  for (const p of await r.listPoints()) latest.set(p.series, p);
+  return latest;
 }
 
 /** `NAME=FILE` or `NAME=FILE@EXTENTS.json`. */
@@ -167,7 +175,8 @@ export function register(program: Command): void {
         try {
           // NAME's latest point: the unchanged regions of an extents backup come from it, and a plain
           // re-read is compared with it (unchanged chunks are recognised by hash, not re-chunked).
-          const parents = await Promise.all(specs.map((s) => r.latestPoint(s.name)));
+          const latest = await latestBySeries(r);
+          const parents = specs.map((s) => latest.get(s.name) ?? null);
           specs.forEach((s, i) => {
             if (extents.has(s.name) && !parents[i]) throw new UsageError(`${s.name} has no restore point yet: back it up in full first (without @extents)`);
           });
@@ -205,9 +214,10 @@ export function register(program: Command): void {
       }
       const started = Date.now();
       const images = await withRepo(opts, async (r) => {
+        const latest = await latestBySeries(r);
         const points = await Promise.all(
           specs.map(async (s) => {
-            const p = s.point ? await r.getPoint(s.point) : await r.latestPoint(s.name);
+            const p = s.point ? await r.getPoint(s.point) : (latest.get(s.name) ?? null);
             if (!p) throw new UsageError(`no restore point of ${s.name}`);
             if (p.series !== s.name) throw new UsageError(`restore point ${p.id} belongs to ${p.series}, not ${s.name}`);
             return p;
