@@ -6,7 +6,8 @@
 //   dataExtents  where a sparse file has data (SEEK_DATA / SEEK_HOLE);
 //   directWrite  aligned O_DIRECT writes on libuv's thread pool;
 //   mapRange     a read-only view of a file range (mmap, populated on libuv's thread pool) and
-//   unmapRange   its prompt release.
+//   unmapRange   its prompt release;
+//   indexInsert  a pack index file's entries into the chunk index's hash table (chunk-index.ts).
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include <node_api.h>
 #include <stdint.h>
@@ -539,6 +540,81 @@ static napi_value unmap_range(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static uint32_t le32(const uint8_t* p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
+
+// A typed array argument's data and element count, of the expected type (else a TypeError).
+static void* typed_arg(napi_env env, napi_value v, napi_typedarray_type want, size_t* n) {
+  napi_typedarray_type t; void* d; napi_value ab; size_t off;
+  if (napi_get_typedarray_info(env, v, &t, n, &d, &ab, &off) != napi_ok || t != want) return NULL;
+  return d ? d : (void*)"";
+}
+
+// indexInsert(src, at, stride, n, ids, head, packNo, offset, storedLen, rawLen, codec, live, slots,
+//             count, pack) -> entries added.
+// The n pack index entries at src[at + i * stride] ([id 32][offset u64][stored u32][raw u32][codec u8])
+// go into the chunk index's open-addressing table, exactly as ChunkIndex.findOrAdd and loadIdx do
+// in JavaScript: a known id takes this pack's location, a new one is appended at `count`. The
+// caller has made room (capacity for count + n entries, slots at most half full after).
+static napi_value index_insert(napi_env env, napi_callback_info info) {
+  size_t argc = 15; napi_value argv[15];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 15) { napi_throw_type_error(env, NULL, "indexInsert takes 15 arguments"); return NULL; }
+  size_t nsrc, nids, nhead, npack, noff, nstored, nraw, ncodec, nlive, nslots;
+  const uint8_t* src = typed_arg(env, argv[0], napi_uint8_array, &nsrc);
+  uint8_t* ids = typed_arg(env, argv[4], napi_uint8_array, &nids);
+  uint32_t* head = typed_arg(env, argv[5], napi_uint32_array, &nhead);
+  uint32_t* pack_no = typed_arg(env, argv[6], napi_uint32_array, &npack);
+  double* offset = typed_arg(env, argv[7], napi_float64_array, &noff);
+  uint32_t* stored = typed_arg(env, argv[8], napi_uint32_array, &nstored);
+  uint32_t* raw = typed_arg(env, argv[9], napi_uint32_array, &nraw);
+  uint8_t* codec = typed_arg(env, argv[10], napi_uint8_array, &ncodec);
+  uint8_t* live = typed_arg(env, argv[11], napi_uint8_array, &nlive);
+  int32_t* slots = typed_arg(env, argv[12], napi_int32_array, &nslots);
+  uint32_t at, stride, n, count, pack;
+  if (!src || !ids || !head || !pack_no || !offset || !stored || !raw || !codec || !live || !slots ||
+      napi_get_value_uint32(env, argv[1], &at) != napi_ok || napi_get_value_uint32(env, argv[2], &stride) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &n) != napi_ok || napi_get_value_uint32(env, argv[13], &count) != napi_ok ||
+      napi_get_value_uint32(env, argv[14], &pack) != napi_ok) {
+    napi_throw_type_error(env, NULL, "indexInsert(src: Uint8Array, at, stride, n, ids: Uint8Array, head, packNo: Uint32Array, offset: Float64Array, storedLen, rawLen: Uint32Array, codec, live: Uint8Array, slots: Int32Array, count, pack)");
+    return NULL;
+  }
+  size_t cap = nhead;
+  bool fits = stride >= 49 && (size_t)at + (size_t)n * stride <= nsrc && nids >= cap * 32 && npack >= cap && noff >= cap && nstored >= cap &&
+              nraw >= cap && ncodec >= cap && nlive >= cap && (size_t)count + n <= cap && nslots > 0 && (nslots & (nslots - 1)) == 0 &&
+              ((size_t)count + n) * 2 <= nslots;
+  if (!fits) { napi_throw_range_error(env, NULL, "indexInsert: the table has no room for these entries"); return NULL; }
+  size_t mask = nslots - 1;
+  uint32_t added = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t* e = src + at + (size_t)i * stride;
+    uint32_t h = le32(e);
+    size_t s = h & mask;
+    int32_t k;
+    for (;;) {
+      k = slots[s];
+      if (k < 0) {
+        k = (int32_t)(count + added++);
+        memcpy(ids + (size_t)k * 32, e, 32);
+        head[k] = h;
+        live[k] = 1;
+        slots[s] = k;
+        break;
+      }
+      if (head[k] == h && live[k] && memcmp(ids + (size_t)k * 32 + 4, e + 4, 28) == 0) break;
+      s = (s + 1) & mask;
+    }
+    const uint8_t* f = e + 32;
+    pack_no[k] = pack;
+    offset[k] = (double)le32(f) + (double)le32(f + 4) * 4294967296.0;
+    stored[k] = le32(f + 8);
+    raw[k] = le32(f + 12);
+    codec[k] = f[16];
+  }
+  napi_value v;
+  CHECK(napi_create_uint32(env, added, &v));
+  return v;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "setGear", NULL, set_gear, NULL, NULL, NULL, napi_default, NULL },
@@ -547,6 +623,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "nameChunks", NULL, name_chunks, NULL, NULL, NULL, napi_default, NULL },
     { "sampledDistinct", NULL, sampled_distinct, NULL, NULL, NULL, napi_default, NULL },
     { "hasId", NULL, has_id, NULL, NULL, NULL, napi_default, NULL },
+    { "indexInsert", NULL, index_insert, NULL, NULL, NULL, napi_default, NULL },
     { "dataExtents", NULL, data_extents, NULL, NULL, NULL, napi_default, NULL },
     { "directWrite", NULL, direct_write, NULL, NULL, NULL, napi_default, NULL },
     { "mapRange", NULL, map_range, NULL, NULL, NULL, napi_default, NULL },

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ChunkIndex } from './chunk-index';
+import { encodeIdx } from './pack-store';
 
 const id = (i: number) => createHash('sha256').update(String(i)).digest();
 
@@ -21,5 +22,31 @@ describe('ChunkIndex', () => {
     expect(ix.has(id(100))).toBe(false);
     expect(ix.get(id(19_998))).toMatchObject({ offset: 199_980 });
     expect([...ix.entries()].length).toBe(2_000 - [...Array(2000).keys()].filter((k) => (18_000 + k) % 7 === 0).length);
+  });
+});
+
+describe('ChunkIndex.loadIdx', () => {
+  it('loads pack index files natively exactly as in JavaScript: a later pack takes over a known chunk, deleted ones come back', () => {
+    const entry = (i: number, pack: number) => ({ id: id(i), offset: 2 ** 33 + i * 100 + pack, storedLen: i + pack, rawLen: 2 * i, codec: (i + pack) % 2 });
+    // Three packs that overlap (a chunk in two packs: the later one wins); big enough to grow the table.
+    const packs = [0, 1, 2].map((p) => encodeIdx(Array.from({ length: 6000 }, (_, k) => entry(k * 2 + p * 5000, p))));
+    const load = (js: boolean) => {
+      const ix = new ChunkIndex();
+      packs.forEach((b, p) => {
+        ix.loadIdx(b, `pack${p}`, `pack${p}.idx`, js);
+        if (p === 0) for (let k = 0; k < 3000; k++) ix.delete(id(k * 4));
+      });
+      return ix;
+    };
+    const viaJs = load(true);
+    const viaNative = load(false);
+    const rows = (ix: ChunkIndex) => [...ix.entries()].map((e) => [e.id.toString('hex'), e.loc]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    expect(viaNative.size).toBe(viaJs.size);
+    expect(rows(viaNative)).toEqual(rows(viaJs));
+    // A chunk of packs 0 and 1 is in pack 1; one deleted after pack 0 and in pack 2 is back.
+    expect(viaNative.get(id(5000))).toEqual({ pack: 'pack1', ...entry(5000, 1), id: undefined });
+    expect(viaNative.get(id(10_000))?.pack).toBe('pack2');
+    expect(viaNative.has(id(4))).toBe(false);
+    expect(viaNative.get(id(2 ** 20))).toBeUndefined();
   });
 });

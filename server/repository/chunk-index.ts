@@ -1,4 +1,5 @@
 import { ID_BYTES, IDX_ENTRY_BYTES, idxEntryCount } from './format';
+import { native } from './native.mjs';
 
 export interface IndexEntry {
   pack: string;
@@ -169,9 +170,17 @@ export class ChunkIndex {
    * Loads a pack's index file (see format.ts) in place: no object per entry. A chunk already known
    * takes this pack's location (packs are loaded in order; the later one wins).
    */
-  loadIdx(buf: Buffer, pack: string, name: string): void {
+  loadIdx(buf: Buffer, pack: string, name: string, js = false): void {
     const n = idxEntryCount(buf, name);
     const packNo = this.packNumber(pack);
+    if (native?.indexInsert && !js) {
+      // The same inserts in C (a repository's first load adds 100 K+ entries: 75 → ~10 ms).
+      this.reserve(n);
+      const added = native.indexInsert(buf, 8, IDX_ENTRY_BYTES, n, this.ids, this.head, this.packNo, this.offset, this.storedLen, this.rawLen, this.codec, this.live, this.slots, this.count, packNo) as number;
+      this.count += added;
+      this.liveCount += added;
+      return;
+    }
     for (let i = 0, o = 8; i < n; i++, o += IDX_ENTRY_BYTES) {
       const e = this.findOrAdd(buf, o);
       const f = o + ID_BYTES;
