@@ -74,4 +74,20 @@ describe('ByteBudget', () => {
     expect(over).toBe(false);
     all();
   });
+
+  it('an urgent operation (a restore) goes ahead of older ones; urgent ones among themselves oldest first', async () => {
+    const b = new ByteBudget(10);
+    const backup = b.nextRank();
+    const restoreA = b.nextRank(true);
+    const restoreB = b.nextRank(true);
+    const held = await b.acquire(10, backup);
+    const order: string[] = [];
+    void b.acquire(5, backup).then(() => order.push('backup'));
+    void b.acquire(5, restoreB).then(() => order.push('restore B'));
+    void b.acquire(5, restoreA).then(() => order.push('restore A'));
+    await settle();
+    held();
+    await settle();
+    expect(order).toEqual(['restore A', 'restore B']);
+  });
 });

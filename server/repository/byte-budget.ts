@@ -4,7 +4,11 @@
  * `rank`, from `nextRank()`; equal ranks first come, first served): when several images are backed
  * up at once, the first one finishes first and its commit overlaps the others' work — and its VM's
  * snapshot goes sooner — instead of all of them finishing together with their commits in a row.
+ * Restores are urgent: a backup that keeps the budget busy does not hold one up.
  */
+/** Urgent ranks lie this far below the others (more operations than this never start). */
+const URGENT = 2 ** 48;
+
 export class ByteBudget {
   private free: number;
   private ranks = 0;
@@ -12,9 +16,14 @@ export class ByteBudget {
   constructor(private readonly capacity: number) {
     this.free = capacity;
   }
-  /** A rank for an operation that starts now: after every earlier one. */
-  nextRank(): number {
-    return this.ranks++;
+  /**
+   * A rank for an operation that starts now: after every earlier one. An urgent operation (a
+   * restore: someone is waiting for it) goes ahead of every other kind, however old; urgent ones
+   * among themselves, oldest first.
+   */
+  nextRank(urgent = false): number {
+    const r = this.ranks++;
+    return urgent ? r - URGENT : r;
   }
   async run<T>(bytes: number, rank: number, fn: () => Promise<T>): Promise<T> {
     const release = await this.acquire(bytes, rank);

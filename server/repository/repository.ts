@@ -802,7 +802,8 @@ export class FilesystemRepository implements Repository {
    * leaves the buffer to the garbage collector).
    */
   private async streamDisk(pointId: string, diskIndex: number, sink: (offset: number, data: Buffer | null, length: number, release?: () => void) => Promise<void> | void, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
-    const rank = this.inflight.nextRank();
+    // Restores go ahead of backups (someone is waiting; a backup's window can take the delay).
+    const rank = this.inflight.nextRank(true);
     await this.ready;
     const m = await this.readPoint(pointId);
     const entries = m.disks.get(diskIndex);
