@@ -342,8 +342,15 @@ export class FilesystemRepository implements Repository {
   }
 
   async latestPoint(series: string): Promise<PointSummary | null> {
-    const pts = await this.listPoints({ series });
-    return pts[pts.length - 1] ?? null;
+    return (await this.latestPoints()).get(series) ?? null;
+  }
+
+  /** Each series' latest restore point, from one listing (many images at once: not one listing each). */
+  async latestPoints(): Promise<Map<string, PointSummary>> {
+    const latest = new Map<string, PointSummary>();
+    // Oldest first: the last one seen of a series is its latest.
+    for (const p of await this.listPoints()) latest.set(p.series, p);
+    return latest;
   }
 
   // ------------------------------------------------------------------------------------------- backup
@@ -672,6 +679,11 @@ export class FilesystemRepository implements Repository {
       }
       return starts[lo]!;
     };
+    /** The parent's first cut at or after `x` (the disk's end after the last chunk). */
+    const boundaryAtOrAfter = (x: number) => {
+      const k = firstAfter(x - 1);
+      return k < starts.length ? starts[k]! : size;
+    };
     // Windows within one segment, merged when close: [boundary before, extent end + lookahead) to
     // re-chunk, [boundary before, boundary after) to keep the parent's cuts.
     type Win = { start: number; resyncAfter: number; end: number; segEnd: number; keepCuts: boolean };
@@ -683,8 +695,7 @@ export class FilesystemRepository implements Repository {
         const segEnd = Math.min(size, (Math.floor(a / SEGMENT) + 1) * SEGMENT);
         const b = Math.min(off + len, segEnd);
         const start = Math.max(boundaryAtOrBefore(a), segEnd - SEGMENT);
-        const after = firstAfter(b - 1);
-        const end = keepCuts ? (after < starts.length ? Math.min(segEnd, starts[after]!) : segEnd) : Math.min(segEnd, b + RESYNC_LOOKAHEAD);
+        const end = Math.min(segEnd, keepCuts ? boundaryAtOrAfter(b) : b + RESYNC_LOOKAHEAD);
         const w: Win = { start, resyncAfter: b, end, segEnd, keepCuts };
         const last = wins[wins.length - 1];
         if (last && last.segEnd === w.segEnd && (last.keepCuts && w.keepCuts ? w.start <= last.end : w.start <= last.end + MERGE_GAP)) {
@@ -735,8 +746,9 @@ export class FilesystemRepository implements Repository {
     await pipeline(
       batches,
       this.pool.size * 4,
-      (batch) =>
-        this.windows.run(Math.max(WINDOW_BATCH_BYTES, batchBytes(batch)), run.rank, () => this.inflight.run(batchBytes(batch), run.rank, async () => {
+      (batch) => {
+        const bytes = batchBytes(batch);
+        return this.windows.run(Math.max(WINDOW_BATCH_BYTES, bytes), run.rank, () => this.inflight.run(bytes, run.rank, async () => {
           const parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number; keepCuts: boolean }> = [];
           const slices: Array<[number, number]> = [];
           let at = 0;
@@ -758,7 +770,8 @@ export class FilesystemRepository implements Repository {
               return carryOn(w, from, [...r.chunks], Math.min(w.segEnd, Math.max(w.end, from) + RESYNC_STEP));
             }),
           );
-        })),
+        }));
+      },
       (rs, b) => {
         batches[b]!.forEach((i, j) => {
           results[i] = rs[j]!;

@@ -23,14 +23,6 @@ async function withRepo<T>(opts: RepoOpts, fn: (r: FilesystemRepository) => Prom
   }
 }
 
-/** Each series' latest restore point, from one listing (many images: not one listing each). */
-async function latestBySeries(r: FilesystemRepository): Promise<Map<string, PointSummary>> {
-  const latest = new Map<string, PointSummary>();
-  // Oldest first: the last one seen of a series is its latest.
-  for (const p of await r.listPoints()) latest.set(p.series, p);
-  return latest;
-}
-
 /** `NAME=FILE` or `NAME=FILE@EXTENTS.json`. */
 export function parseImageArg(arg: string): { name: string; file: string; extentsFile: string | null } {
   const eq = arg.indexOf('=');
@@ -175,7 +167,7 @@ export function register(program: Command): void {
         try {
           // NAME's latest point: the unchanged regions of an extents backup come from it, and a plain
           // re-read is compared with it (unchanged chunks are recognised by hash, not re-chunked).
-          const latest = await latestBySeries(r);
+          const latest = await r.latestPoints();
           const parents = specs.map((s) => latest.get(s.name) ?? null);
           specs.forEach((s, i) => {
             if (extents.has(s.name) && !parents[i]) throw new UsageError(`${s.name} has no restore point yet: back it up in full first (without @extents)`);
@@ -214,7 +206,8 @@ export function register(program: Command): void {
       }
       const started = Date.now();
       const images = await withRepo(opts, async (r) => {
-        const latest = await latestBySeries(r);
+        // Only images restored from their latest point need the listing.
+        const latest = specs.some((s) => !s.point) ? await r.latestPoints() : new Map<string, PointSummary>();
         const points = await Promise.all(
           specs.map(async (s) => {
             const p = s.point ? await r.getPoint(s.point) : (latest.get(s.name) ?? null);
