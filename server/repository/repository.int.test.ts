@@ -52,6 +52,13 @@ describe('repository on real files', () => {
     await repo.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  /** Restores disk 0 of a point into a scratch file and checks it is `file`, byte for byte. */
+  const expectRestored = async (pointId: string, file: string) => {
+    const out = path.join(dir, `${pointId}.out`);
+    await repo.restoreDisk({ pointId, diskIndex: 0, outPath: out });
+    expect(sha(out)).toBe(sha(file));
+    fs.rmSync(out);
+  };
   /** Disk 0 of a point as [offset, length, id] rows (null id: zeros). */
   const manifest = async (pointId: string) => {
     let at = 0;
@@ -112,10 +119,7 @@ describe('repository on real files', () => {
     const near = (at: number) => extents.some(([o, l]) => at > o - 65536 && at < o + l + 65536);
     const parentById = new Map((await manifest(base!.id)).map(([at, len, id]) => [at, `${len}:${id}`]));
     expect(incEntries.filter(([at, len, id]) => id && !near(at) && parentById.get(at) !== `${len}:${id}`)).toEqual([]);
-    const out = path.join(dir, 'a2.out');
-    await repo.restoreDisk({ pointId: inc.pointId, diskIndex: 0, outPath: out });
-    expect(sha(out)).toBe(sha(imgA));
-    fs.rmSync(out);
+    await expectRestored(inc.pointId, imgA);
 
     // A long extent: 777 bytes inserted into 2 MiB of the "OS" run, the rest moved right (a file
     // edited in place). Content-defined cuts find the moved data again.
@@ -132,10 +136,7 @@ describe('repository on real files', () => {
     expect(moved.storedBytesAdded).toBeLessThan(256 * 1024);
     const inRegion = async (id: string) => (await manifest(id)).filter(([at]) => at >= 3 * MiB && at < 5 * MiB);
     expect(await inRegion(moved.pointId)).toEqual(await inRegion(fresh.pointId));
-    const out2 = path.join(dir, 'a2b.out');
-    await repo.restoreDisk({ pointId: moved.pointId, diskIndex: 0, outPath: out2 });
-    expect(sha(out2)).toBe(sha(imgA));
-    fs.rmSync(out2);
+    await expectRestored(moved.pointId, imgA);
   });
 
   it('a re-read compared with its parent keeps the unchanged chunks by hash; short changes keep the parent\'s cuts, a long one is cut like a fresh full read', async () => {
@@ -166,10 +167,7 @@ describe('repository on real files', () => {
     expect(inLong(rows).length).toBeGreaterThan(10);
     expect(inLong(rows)).toEqual(inLong(await manifest(full.pointId)));
     expect(inLong(rows).some(([at]) => at % 65536 !== 0)).toBe(true);
-    const out = path.join(dir, 'a3.out');
-    await repo.restoreDisk({ pointId: reread.pointId, diskIndex: 0, outPath: out });
-    expect(sha(out)).toBe(sha(imgA));
-    fs.rmSync(out);
+    await expectRestored(reread.pointId, imgA);
   });
 
   it('a repository keeps the chunker it was created with: an older 4 KiB / 13-bit one still cuts (and resyncs) its way', async () => {
@@ -250,12 +248,7 @@ describe('repository on real files', () => {
     expect(after.points).toBe(2);
     expect(after.storedBytes).toBeLessThanOrEqual(before.storedBytes);
     expect((await repo.verify()).ok).toBe(true);
-    for (const p of await repo.listPoints()) {
-      const out = path.join(dir, `${p.id}.out`);
-      await repo.restoreDisk({ pointId: p.id, diskIndex: 0, outPath: out });
-      expect(sha(out)).toBe(sha(p.series === 'a' ? imgA : imgB));
-      fs.rmSync(out);
-    }
+    for (const p of await repo.listPoints()) await expectRestored(p.id, p.series === 'a' ? imgA : imgB);
   });
 
   it('gc never removes what a running backup needs: it waits for the backup', async () => {
@@ -278,9 +271,7 @@ describe('repository on real files', () => {
     await gc;
     expect(Date.now() - gcStarted).toBeGreaterThan(500);
     await file.close();
-    const out = path.join(dir, 'slow.out');
-    await repo.restoreDisk({ pointId: bk.pointId, diskIndex: 0, outPath: out });
-    expect(sha(out)).toBe(sha(img));
+    await expectRestored(bk.pointId, img);
     expect((await repo.verify()).ok).toBe(true);
   });
 
@@ -314,9 +305,7 @@ describe('repository on real files', () => {
     const again = await openFileSource(img);
     const ok = await repo.backup({ series: 'twin-1', disks: [{ index: 0, source: again }] });
     await again.close();
-    const out = path.join(dir, 'twin.out');
-    await repo.restoreDisk({ pointId: ok.pointId, diskIndex: 0, outPath: out });
-    expect(sha(out)).toBe(sha(img));
+    await expectRestored(ok.pointId, img);
   });
 
   it('a repository kept open sees what another process\'s gc removed: a later backup stores those chunks again', async () => {
@@ -337,9 +326,7 @@ describe('repository on real files', () => {
     // This handle still knew x's chunks: its next backup of x must not count on them.
     const again = await backup(repo, 'stale-again', x);
     expect(again.storedBytesAdded).toBeGreaterThan(2 * MiB);
-    const out = path.join(dir, 'gone.out');
-    await repo.restoreDisk({ pointId: again.pointId, diskIndex: 0, outPath: out });
-    expect(sha(out)).toBe(sha(x));
+    await expectRestored(again.pointId, x);
     expect((await repo.verify()).ok).toBe(true);
   });
 
