@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DomainError } from '@/server/errors';
+import { DiskTable, ENTRY_BYTES } from './disk-table';
 
 export const FORMAT_VERSION = 1;
 export const ID_BYTES = 32;
@@ -21,8 +22,7 @@ export const IDX_MAGIC = Buffer.from('QIX1');
 export const POINT_MAGIC = Buffer.from('QPT1');
 export const RECORD_HEADER_BYTES = 1 + 4 + 4 + ID_BYTES;
 export const IDX_ENTRY_BYTES = ID_BYTES + 8 + 4 + 4 + 1;
-/** Manifest entry: [length u32][kind u8][id 32 B]; kind 0 = zeros (no id stored), 1 = chunk. */
-export const ENTRY_BYTES = 4 + 1 + ID_BYTES;
+export { ENTRY_BYTES };
 
 export const CODEC_RAW = 0;
 export const CODEC_ZSTD = 1;
@@ -89,26 +89,24 @@ export interface PointHeader {
 
 export interface PointManifest {
   header: PointHeader;
-  disks: Map<number, DiskEntry[]>;
+  disks: Map<number, DiskTable>;
 }
 
-export function encodePoint(header: PointHeader, disks: Map<number, DiskEntry[]>): Buffer {
+export function encodePoint(header: PointHeader, disks: Map<number, DiskTable>): Buffer {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const bodyLen = 8 + json.length + header.disks.reduce((a, d) => a + (disks.get(d.index)?.length ?? 0) * ENTRY_BYTES, 0);
+  const bodyLen = 8 + json.length + header.disks.reduce((a, d) => a + (disks.get(d.index)?.bytes.length ?? 0), 0);
   // One buffer, written in place: header, json, the disks' tables, then a trailing checksum that
   // catches torn or edited manifests.
-  const out = Buffer.alloc(bodyLen + 32);
+  const out = Buffer.allocUnsafe(bodyLen + 32);
   POINT_MAGIC.copy(out, 0);
   out.writeUInt32LE(json.length, 4);
   json.copy(out, 8);
   let o = 8 + json.length;
   for (const d of header.disks) {
-    for (const e of disks.get(d.index) ?? []) {
-      out.writeUInt32LE(e.length, o);
-      out[o + 4] = e.id ? 1 : 0;
-      if (e.id) out.set(e.id, o + 5);
-      o += ENTRY_BYTES;
-    }
+    const t = disks.get(d.index);
+    if (!t) continue;
+    t.bytes.copy(out, o);
+    o += t.bytes.length;
   }
   createHash('sha256').update(out.subarray(0, bodyLen)).digest().copy(out, bodyLen);
   return out;
@@ -133,20 +131,19 @@ export function decodePoint(buf: Buffer, name: string): PointManifest {
   }
   const header = decodePointHeader(body, name);
   let o = 8 + body.readUInt32LE(4);
-  const disks = new Map<number, DiskEntry[]>();
+  const disks = new Map<number, DiskTable>();
   for (const d of header.disks) {
-    const entries: DiskEntry[] = new Array(d.entries);
-    for (let i = 0; i < d.entries; i++) {
-      if (o + ENTRY_BYTES > body.length) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (truncated table)`);
-      const length = body.readUInt32LE(o);
-      const kind = body.readUInt8(o + 4);
-      // Ids are views of the manifest's buffer (no copy per chunk).
-      entries[i] = { length, id: kind === 1 ? body.subarray(o + 5, o + 5 + ID_BYTES) : null };
-      o += ENTRY_BYTES;
+    // The table is read in place: a view of the manifest's buffer, checked entry by entry.
+    if (!Number.isSafeInteger(d.entries) || d.entries < 0 || o + d.entries * ENTRY_BYTES > body.length) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (truncated table)`);
+    const t = new DiskTable(body.subarray(o, o + d.entries * ENTRY_BYTES), d.entries);
+    let total = 0;
+    for (let k = 0; k < t.n; k++) {
+      if (body[o + k * ENTRY_BYTES + 4]! > 1) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${d.index} entry ${k} has an unknown kind)`);
+      total += t.length(k);
     }
-    const total = entries.reduce((a, e) => a + e.length, 0);
+    o += d.entries * ENTRY_BYTES;
     if (total !== d.sizeBytes) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${d.index} covers ${total} of ${d.sizeBytes} bytes)`);
-    disks.set(d.index, entries);
+    disks.set(d.index, t);
   }
   return { header, disks };
 }

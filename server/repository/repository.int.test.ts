@@ -60,9 +60,9 @@ describe('repository on real files', () => {
     fs.rmSync(out);
   };
   /** Disk 0 of a point as [offset, length, id] rows (null id: zeros). */
-  const manifest = async (pointId: string) => {
+  const manifest = async (pointId: string, r = repo) => {
     let at = 0;
-    return (await repo.readPoint(pointId)).disks.get(0)!.map((e) => {
+    return (await r.readPoint(pointId)).disks.get(0)!.entries().map((e) => {
       const row: [number, number, string | null] = [at, e.length, e.id?.toString('hex') ?? null];
       at += e.length;
       return row;
@@ -86,6 +86,60 @@ describe('repository on real files', () => {
     expect(st.size).toBe(24 * MiB);
     expect(st.blocks * 512).toBeLessThan(12 * MiB);
     expect((await repo.digestDisk({ pointId: ra.pointId, diskIndex: 0 })).digest).toBe(r.digest);
+  });
+
+  it('a sparse disk of 6 GiB (zero runs longer than a manifest entry holds): full, incremental and re-read points restore exactly', async () => {
+    const GiB = 1024 * MiB;
+    const img = path.join(dir, 'big.raw');
+    const head = seededBytes(3, 'big-head', MiB);
+    const tail = seededBytes(3, 'big-tail', MiB);
+    const fd = fs.openSync(img, 'w');
+    fs.ftruncateSync(fd, 6 * GiB);
+    fs.writeSync(fd, head, 0, MiB, 0);
+    fs.writeSync(fd, tail, 0, MiB, 6 * GiB - MiB);
+    fs.closeSync(fd);
+    // A repository of its own (the others count their points).
+    await initRepository({ path: path.join(dir, 'big-repo') });
+    const repo = await openRepository({ path: path.join(dir, 'big-repo') });
+    const manifestOf = (pointId: string) => manifest(pointId, repo);
+    const s = await openFileSource(img);
+    const full = await repo.backup({ series: 'big', disks: [{ index: 0, source: s }] });
+    // The two segments with data, no more.
+    expect(full.bytesRead).toBe(16 * MiB);
+    const zeroRuns = (await manifestOf(full.pointId)).filter(([, , id]) => id === null);
+    expect(zeroRuns.length).toBeGreaterThan(1);
+    expect(Math.max(...zeroRuns.map(([, l]) => l))).toBeLessThan(2 ** 32);
+    // A write in the middle of the zeros (a short extent) and a re-read of everything.
+    const mid = seededBytes(3, 'big-mid', 8192);
+    const wfd = fs.openSync(img, 'r+');
+    fs.writeSync(wfd, mid, 0, mid.length, 5 * GiB + 4096);
+    fs.closeSync(wfd);
+    const inc = await repo.backup({ series: 'big', parentPointId: full.pointId, disks: [{ index: 0, source: s, changedExtents: [[5 * GiB + 4096, 8192]] }] });
+    const again = await repo.backup({ series: 'big', parentPointId: inc.pointId, disks: [{ index: 0, source: s }] });
+    await s.close();
+    expect(inc.bytesRead).toBeLessThanOrEqual(64 * 1024);
+    expect(again.storedBytesAdded).toBe(0);
+    expect(await manifestOf(again.pointId)).toEqual(await manifestOf(inc.pointId));
+    const out = path.join(dir, 'big.out');
+    for (const [pointId, withMid] of [[full.pointId, false], [again.pointId, true]] as const) {
+      await repo.restoreDisk({ pointId, diskIndex: 0, outPath: out, digest: false });
+      const st = fs.statSync(out);
+      expect(st.size).toBe(6 * GiB);
+      expect(st.blocks * 512).toBeLessThan(16 * MiB);
+      const rfd = fs.openSync(out, 'r');
+      const at = (pos: number, len: number) => {
+        const b = Buffer.alloc(len);
+        fs.readSync(rfd, b, 0, len, pos);
+        return b;
+      };
+      expect(at(0, MiB).equals(head)).toBe(true);
+      expect(at(6 * GiB - MiB, MiB).equals(tail)).toBe(true);
+      expect(at(5 * GiB, 4096 + 8192 + 4096).equals(Buffer.concat([Buffer.alloc(4096), withMid ? mid : Buffer.alloc(8192), Buffer.alloc(4096)]))).toBe(true);
+      fs.closeSync(rfd);
+      fs.rmSync(out);
+    }
+    await repo.close();
+    fs.rmSync(img);
   });
 
   it('an incremental from changed extents reads little: short extents keep the parent\'s cuts, a long one is cut like a fresh full read', async () => {
@@ -187,8 +241,8 @@ describe('repository on real files', () => {
       const s = await openFileSource(img);
       const first = await old.backup({ series: 'old', disks: [{ index: 0, source: s }] });
       const fresh = await current.backup({ series: 'cmp', disks: [{ index: 0, source: s }] });
-      const oldChunks = (await old.readPoint(first.pointId)).disks.get(0)!.filter((e) => e.id);
-      const newChunks = (await current.readPoint(fresh.pointId)).disks.get(0)!.filter((e) => e.id);
+      const oldChunks = (await old.readPoint(first.pointId)).disks.get(0)!.entries().filter((e) => e.id);
+      const newChunks = (await current.readPoint(fresh.pointId)).disks.get(0)!.entries().filter((e) => e.id);
       expect(Math.min(...oldChunks.slice(0, -1).map((e) => e.length))).toBeLessThan(8192);
       expect(oldChunks.length).toBeGreaterThan(newChunks.length * 1.4);
       // A long extent (re-chunked, not kept at the parent's cuts).
@@ -200,7 +254,7 @@ describe('repository on real files', () => {
       await s.close();
       expect(inc.bytesRead).toBeLessThan(2 * MiB);
       const key = (es: Array<{ length: number; id: Buffer | null }>) => es.map((e) => [e.length, e.id?.toString('hex') ?? null]);
-      expect(key((await old.readPoint(inc.pointId)).disks.get(0)!)).toEqual(key((await old.readPoint(full.pointId)).disks.get(0)!));
+      expect(key((await old.readPoint(inc.pointId)).disks.get(0)!.entries())).toEqual(key((await old.readPoint(full.pointId)).disks.get(0)!.entries()));
       expect(full.storedBytesAdded).toBe(0);
     } finally {
       await old.close();

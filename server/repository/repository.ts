@@ -20,7 +20,6 @@ import {
   idxEntryCount,
   isZstdLevel,
   newPointId,
-  type DiskEntry,
   type PointHeader,
   type PointManifest,
   type RepoConfig,
@@ -42,6 +41,7 @@ import type {
   VerifyReport,
 } from './types';
 import { ByteBudget } from './byte-budget';
+import { DiskTableBuilder, type DiskTable } from './disk-table';
 import { WorkerPool } from './worker-pool';
 import { MASK_BITS, MAX_CHUNK, MIN_CHUNK, SEGMENT, maskOf } from './chunker.mjs';
 
@@ -98,68 +98,84 @@ interface BackupRun {
   unconfirmed: Buffer[];
 }
 
-/** What chunking an all-zero stretch of a segment gives: MAX_CHUNK pieces, the last one shorter. */
-function zeroChunks(length: number): DiskEntry[] {
-  const out: DiskEntry[] = [];
-  for (let o = 0; o < length; o += MAX_CHUNK) out.push({ length: Math.min(MAX_CHUNK, length - o), id: null });
-  return out;
+/**
+ * Chunks a worker named, entries `from` to `to` of its reply, as columns: `ids` holds 32 bytes per
+ * chunk (unset for zeros). No object per chunk: a day's incremental names tens of thousands.
+ */
+interface Named {
+  lengths: number[];
+  ids: Buffer;
+  zero: Uint8Array;
+  from: number;
+  to: number;
 }
 
-/** Consecutive zero chunks become one zero run in the manifest. */
-function mergeZeroRuns(entries: DiskEntry[]): DiskEntry[] {
-  const out: DiskEntry[] = [];
-  for (const e of entries) {
-    const last = out[out.length - 1];
-    if (!e.id && last && !last.id) last.length += e.length;
-    else out.push(e.id ? e : { length: e.length, id: null });
+function namedBytes(c: Named): number {
+  let t = 0;
+  for (let k = c.from; k < c.to; k++) t += c.lengths[k]!;
+  return t;
+}
+
+function appendNamed(b: DiskTableBuilder, c: Named): void {
+  for (let k = c.from; k < c.to; k++) {
+    if (c.zero[k]) b.zeros(c.lengths[k]!);
+    else b.chunk(c.lengths[k]!, c.ids, k * 32);
   }
-  return out;
 }
 
 /**
  * A manifest's entries as chunks with offsets, column by column (a disk has tens of thousands):
- * zero runs are split where chunking cut them (the MAX_CHUNK grid). `entry[k]` is the manifest's
- * own entry for a data chunk (reused as it is), a new zero entry for a piece of a zero run.
+ * zero runs are split where chunking cut them (the MAX_CHUNK grid). `ref[k]` is the table's entry
+ * for a data chunk, -1 for a piece of a zero run.
  */
 interface ChunkTable {
   n: number;
   start: Float64Array;
   length: Float64Array;
-  entry: DiskEntry[];
+  ref: Int32Array;
+  table: DiskTable;
 }
 
-function expandChunks(entries: DiskEntry[], size: number): ChunkTable {
+function expandChunks(t: DiskTable, size: number): ChunkTable {
   /** Where the zero piece starting at `cursor` of a run ending at `end` ends. */
   const pieceEnd = (cursor: number, end: number) => Math.min(end, size, (Math.floor(cursor / MAX_CHUNK) + 1) * MAX_CHUNK);
   let n = 0;
   let pos = 0;
-  for (const e of entries) {
-    if (e.id) n++;
-    else for (let cursor = pos, end = pos + e.length; cursor < end; n++) cursor = pieceEnd(cursor, end);
-    pos += e.length;
+  for (let j = 0; j < t.n; j++) {
+    const len = t.length(j);
+    if (t.hasId(j)) n++;
+    else for (let cursor = pos, end = pos + len; cursor < end; n++) cursor = pieceEnd(cursor, end);
+    pos += len;
   }
-  const t: ChunkTable = { n, start: new Float64Array(n), length: new Float64Array(n), entry: new Array<DiskEntry>(n) };
+  const c: ChunkTable = { n, start: new Float64Array(n), length: new Float64Array(n), ref: new Int32Array(n), table: t };
   let k = 0;
   pos = 0;
-  for (const e of entries) {
-    if (e.id) {
-      t.start[k] = pos;
-      t.length[k] = e.length;
-      t.entry[k++] = e;
-      pos += e.length;
+  for (let j = 0; j < t.n; j++) {
+    const len = t.length(j);
+    if (t.hasId(j)) {
+      c.start[k] = pos;
+      c.length[k] = len;
+      c.ref[k++] = j;
+      pos += len;
       continue;
     }
-    const end = pos + e.length;
+    const end = pos + len;
     for (let cursor = pos; cursor < end; k++) {
       const next = pieceEnd(cursor, end);
-      t.start[k] = cursor;
-      t.length[k] = next - cursor;
-      t.entry[k] = { length: next - cursor, id: null };
+      c.start[k] = cursor;
+      c.length[k] = next - cursor;
+      c.ref[k] = -1;
       cursor = next;
     }
     pos = end;
   }
-  return t;
+  return c;
+}
+
+/** Chunk k of an expanded table, into a new table. */
+function appendParent(b: DiskTableBuilder, p: ChunkTable, k: number): void {
+  if (p.ref[k]! >= 0) b.copy(p.table, p.ref[k]!);
+  else b.zeros(p.length[k]!);
 }
 
 /**
@@ -373,7 +389,7 @@ export class FilesystemRepository implements Repository {
       if (!d.changedExtents) continue;
       const parentEntries = parent?.disks.get(d.index);
       if (!parentEntries) throw new RepositoryError('VALIDATION', `changed extents for disk ${d.index} need a parent point that has this disk`);
-      const parentSize = parentEntries.reduce((a, e) => a + e.length, 0);
+      const parentSize = parentEntries.sizeBytes;
       if (parentSize !== size) throw new RepositoryError('VALIDATION', `disk ${d.index} is ${size} bytes but was ${parentSize} in the parent: read it in full`);
       for (const [off, len] of d.changedExtents) {
         if (!(Number.isSafeInteger(off) && Number.isSafeInteger(len) && off >= 0 && len >= 0 && off + len <= size)) throw new RepositoryError('VALIDATION', `extent [${off}, ${len}] is outside disk ${d.index} (${size} bytes)`);
@@ -389,17 +405,17 @@ export class FilesystemRepository implements Repository {
       await this.packs.refresh();
       run.totals.bytesTotal = input.disks.reduce((a, d) => a + (d.changedExtents ? d.changedExtents.reduce((x, [, l]) => x + l, 0) : d.source.sizeBytes), 0);
       const diskResults: BackupDiskResult[] = [];
-      const diskEntries = new Map<number, DiskEntry[]>();
+      const diskEntries = new Map<number, DiskTable>();
       for (const d of input.disks) {
         const before = { read: run.totals.bytesRead, stored: run.totals.storedBytesAdded };
         const parentEntries = parent?.disks.get(d.index);
         const entries = d.changedExtents
           ? await this.backupChanged(d, parentEntries!, run)
-          : parentEntries && parentEntries.reduce((a, e) => a + e.length, 0) === d.source.sizeBytes
+          : parentEntries && parentEntries.sizeBytes === d.source.sizeBytes
             ? await this.backupAgainstParent(d, parentEntries, run)
             : await this.backupFull(d, run);
         diskResults.push({ index: d.index, logicalBytes: d.source.sizeBytes, bytesRead: run.totals.bytesRead - before.read, storedBytesAdded: run.totals.storedBytesAdded - before.stored });
-        diskEntries.set(d.index, mergeZeroRuns(entries));
+        diskEntries.set(d.index, entries);
       }
       await this.packs.flush();
       // Every chunk the manifest names must be durable now. The parent's and those found durable
@@ -413,7 +429,7 @@ export class FilesystemRepository implements Repository {
         createdAt: new Date().toISOString(),
         parentPointId: parent ? parent.header.id : null,
         meta: input.meta ?? {},
-        disks: input.disks.map((d) => ({ index: d.index, label: d.label ?? `disk${d.index}`, sizeBytes: d.source.sizeBytes, entries: diskEntries.get(d.index)!.length })),
+        disks: input.disks.map((d) => ({ index: d.index, label: d.label ?? `disk${d.index}`, sizeBytes: d.source.sizeBytes, entries: diskEntries.get(d.index)!.n })),
       };
       if (input.signal?.aborted) throw abortError(input.signal);
       await input.beforeCommit?.();
@@ -437,23 +453,26 @@ export class FilesystemRepository implements Repository {
    * Chunks, names and (for new chunks) seals one buffer in a worker; new chunks go to the pack
    * writer. Returns the chunks in order (zeros have no id).
    */
-  private async ingest(bytes: SegmentBytes, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: DiskEntry[]; resynced: boolean }> {
+  private async ingest(bytes: SegmentBytes, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: Named; resynced: boolean }> {
     const w = this.pool.pick();
     const seg = randomUUID();
     const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, cut: this.cut, seg, ...bytes.msg }, bytes.transfer);
-    const chunks = await this.store(w, seg, h.lengths, Buffer.from(h.ids), new Uint8Array(h.zero), run);
+    const chunks: Named = { lengths: h.lengths, ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), from: 0, to: h.lengths.length };
+    await this.store(w, seg, chunks, run);
     return { chunks, resynced: h.resynced };
   }
 
   /** Several incremental windows, read into one buffer, re-chunked and stored with one round trip each way. */
-  private async ingestMany(bytes: SegmentBytes, run: BackupRun, parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number; keepCuts: boolean }>): Promise<Array<{ chunks: DiskEntry[]; resynced: boolean }>> {
+  private async ingestMany(bytes: SegmentBytes, run: BackupRun, parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number; keepCuts: boolean }>): Promise<Array<{ chunks: Named; resynced: boolean }>> {
     const w = this.pool.pick();
     const seg = randomUUID();
     const h = await this.pool.call<{ partLengths: number[][]; resynced: boolean[]; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { op: 'rechunkMany', cut: this.cut, seg, parts, ...bytes.msg }, bytes.transfer);
-    const all = await this.store(w, seg, h.partLengths.flat(), Buffer.from(h.ids), new Uint8Array(h.zero), run);
+    const lengths = h.partLengths.flat();
+    const all: Named = { lengths, ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), from: 0, to: lengths.length };
+    await this.store(w, seg, all, run);
     let k = 0;
     return h.partLengths.map((ls, i) => {
-      const chunks = all.slice(k, k + ls.length);
+      const chunks: Named = { ...all, from: k, to: k + ls.length };
       k += ls.length;
       return { chunks, resynced: h.resynced[i]! };
     });
@@ -463,16 +482,13 @@ export class FilesystemRepository implements Repository {
    * The chunks a worker named (it still holds their bytes): new ones are claimed in the index and
    * sealed into pack records by the same worker; the worker hands the buffer back.
    */
-  private async store(w: number, seg: string, lengths: number[], ids: Buffer, zero: Uint8Array, run: BackupRun): Promise<DiskEntry[]> {
-    const chunks: DiskEntry[] = [];
+  private async store(w: number, seg: string, named: Named, run: BackupRun): Promise<void> {
+    const { lengths, ids, zero } = named;
     const fresh: number[] = [];
+    const idOf = (k: number) => ids.subarray(k * 32, k * 32 + 32);
     for (let k = 0; k < lengths.length; k++) {
-      if (zero[k]) {
-        chunks.push({ length: lengths[k]!, id: null });
-        continue;
-      }
-      const id = ids.subarray(k * 32, k * 32 + 32);
-      chunks.push({ length: lengths[k]!, id });
+      if (zero[k]) continue;
+      const id = idOf(k);
       if (!this.packs.has(id)) {
         this.packs.index.set(id, null);
         fresh.push(k);
@@ -482,7 +498,7 @@ export class FilesystemRepository implements Repository {
     if (fresh.length === 0) {
       const d = await this.pool.call<{ buf: ArrayBuffer | null }>(w, { op: 'drop', seg });
       this.buffers.give(d.buf);
-      return chunks;
+      return;
     }
     // The slab the records are sealed into, freed once: when the writer is done with it, or when
     // they did not go there (too big for a slab) or never reached the writer.
@@ -501,17 +517,16 @@ export class FilesystemRepository implements Repository {
       // In the slab, or (records bigger than a slab) in a blob of its own.
       const blob = s.blob ? Buffer.from(s.blob, 0, s.blobLen) : this.slabs.view(slab!, s.blobLen);
       if (s.blob) freeSlab();
-      const entries = fresh.map((k, j) => ({ id: chunks[k]!.id!, at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: chunks[k]!.length, codec: s.codecs[j]! }));
+      const entries = fresh.map((k, j) => ({ id: idOf(k), at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: lengths[k]!, codec: s.codecs[j]! }));
       // Appends fail only before the writer takes the blob.
       await this.packs.appendRecords({ blob, entries }, freeSlab);
       run.totals.storedBytesAdded += blob.length;
     } catch (e) {
       freeSlab();
       // Claimed but never handed to the writer: they must not count as stored.
-      for (const k of fresh) if (this.packs.index.isPending(chunks[k]!.id!)) this.packs.index.delete(chunks[k]!.id!);
+      for (const k of fresh) if (this.packs.index.isPending(idOf(k))) this.packs.index.delete(idOf(k));
       throw e;
     }
-    return chunks;
   }
 
   /** Reads `target.byteLength` bytes at `offset` into `target` (a slice of a pooled buffer). */
@@ -568,7 +583,7 @@ export class FilesystemRepository implements Repository {
   }
 
   /** A full read, segment by segment, in parallel; segments with no allocated data are not read. */
-  private async backupFull(d: BackupDiskInput, run: BackupRun): Promise<DiskEntry[]> {
+  private async backupFull(d: BackupDiskInput, run: BackupRun): Promise<DiskTable> {
     const size = d.source.sizeBytes;
     const allocated: Extent[] = d.source.allocatedExtents ? await d.source.allocatedExtents() : [[0, size]];
     const segments: Array<[number, number, boolean]> = [];
@@ -576,19 +591,20 @@ export class FilesystemRepository implements Repository {
       const end = Math.min(size, off + SEGMENT);
       segments.push([off, end, allocated.some(([a, l]) => a < end && a + l > off)]);
     }
-    const out: DiskEntry[] = [];
+    const out = new DiskTableBuilder(Math.ceil(size / (16 << 10)));
     await pipeline(
       segments,
       this.pool.size * 2,
-      async ([off, end, hasData]) => (hasData ? this.inflight.run(end - off, run.rank, async () => (await this.ingest(await this.readSlices(d, [[off, end - off]], run), run, { op: 'chunk', final: true, base: off })).chunks) : zeroChunks(end - off)),
+      async ([off, end, hasData]) => (hasData ? this.inflight.run(end - off, run.rank, async () => (await this.ingest(await this.readSlices(d, [[off, end - off]], run), run, { op: 'chunk', final: true, base: off })).chunks) : null),
       (chunks, i) => {
-        for (const c of chunks) out.push(c);
         const [off, end] = segments[i]!;
+        if (chunks) appendNamed(out, chunks);
+        else out.zeros(end - off);
         run.totals.bytesDone += end - off;
         run.input.onProgress?.({ ...run.totals });
       },
     );
-    return out;
+    return out.finish();
   }
 
   /**
@@ -598,7 +614,7 @@ export class FilesystemRepository implements Repository {
    * after it fall the same way); the chunks that differ become changed extents, re-chunked and
    * stored as an incremental from extents would.
    */
-  private async backupAgainstParent(d: BackupDiskInput, parentEntries: DiskEntry[], run: BackupRun): Promise<DiskEntry[]> {
+  private async backupAgainstParent(d: BackupDiskInput, parentEntries: DiskTable, run: BackupRun): Promise<DiskTable> {
     const size = d.source.sizeBytes;
     const parent = expandChunks(parentEntries, size);
     const allocated: Extent[] = d.source.allocatedExtents ? await d.source.allocatedExtents() : [[0, size]];
@@ -635,16 +651,17 @@ export class FilesystemRepository implements Repository {
         const sg = segments[i]!;
         for (let j = 0; j < r.lengths.length; j++) {
           const k = sg.first + j;
-          const id = parent.entry[k]!.id;
+          const ref = parent.ref[k]!;
+          const at = parentEntries.idAt(ref);
           // A hole in the source reads as zeros.
-          const same = r.ids === null ? id === null : id === null ? r.zero![j] === 1 : r.zero![j] === 0 && r.ids.compare(id, 0, 32, j * 32, j * 32 + 32) === 0;
+          const same = r.ids === null ? ref < 0 : ref < 0 ? r.zero![j] === 1 : r.zero![j] === 0 && r.ids.compare(parentEntries.bytes, at, at + 32, j * 32, j * 32 + 32) === 0;
           if (!same) mark(parent.start[k]!, parent.length[k]!);
         }
         run.totals.bytesDone += sg.end - sg.off;
         run.input.onProgress?.({ ...run.totals });
       },
     );
-    if (changed.length === 0) return parent.entry;
+    if (changed.length === 0) return parentEntries;
     run.totals.bytesTotal += changed.reduce((a, [, l]) => a + l, 0);
     return this.backupChanged({ ...d, changedExtents: changed }, parentEntries, run);
   }
@@ -655,7 +672,7 @@ export class FilesystemRepository implements Repository {
    * the cuts fall back on the parent's boundaries. A short one is re-read and re-hashed at the
    * parent's own cuts, from the boundary before it to the boundary after it.
    */
-  private async backupChanged(d: BackupDiskInput, parentEntries: DiskEntry[], run: BackupRun): Promise<DiskEntry[]> {
+  private async backupChanged(d: BackupDiskInput, parentEntries: DiskTable, run: BackupRun): Promise<DiskTable> {
     const size = d.source.sizeBytes;
     const parent = expandChunks(parentEntries, size);
     const starts = parent.start;
@@ -707,7 +724,8 @@ export class FilesystemRepository implements Repository {
         a = b;
       }
     }
-    const results = new Array<{ start: number; end: number; chunks: DiskEntry[] }>(wins.length);
+    type Result = { start: number; end: number; chunks: Named[] };
+    const results = new Array<Result>(wins.length);
     const boundariesIn = (from: number, end: number) => {
       const out: number[] = [];
       for (let k = firstAfter(from); k < starts.length && starts[k]! <= end; k++) out.push(starts[k]! - from);
@@ -717,12 +735,12 @@ export class FilesystemRepository implements Repository {
      * A window that has not resynced yet goes on from its last cut (cuts found before a read's end
      * are final: chunking restarts at each cut), so nothing is read twice.
      */
-    const carryOn = async (w: Win, from: number, chunks: DiskEntry[], end: number): Promise<{ start: number; end: number; chunks: DiskEntry[] }> => {
+    const carryOn = async (w: Win, from: number, chunks: Named[], end: number): Promise<Result> => {
       for (;;) {
         // Outside the byte budget: these reads are small and rare, and the caller may hold budget.
         const r = await this.ingest(await this.readSlices(d, [[from, end - from]], run), run, { op: 'rechunk', final: end === w.segEnd, base: from, boundaries: boundariesIn(from, end), resyncAfter: Math.max(0, w.resyncAfter - from) });
-        for (const c of r.chunks) chunks.push(c);
-        from += r.chunks.reduce((a, c) => a + c.length, 0);
+        chunks.push(r.chunks);
+        from += namedBytes(r.chunks);
         if (r.resynced) return { start: w.start, end: from, chunks };
         if (end === w.segEnd) throw new RepositoryError('INTERNAL', 'chunking did not end at the segment end');
         end = Math.min(w.segEnd, Math.max(end, from) + RESYNC_STEP);
@@ -764,10 +782,10 @@ export class FilesystemRepository implements Repository {
           return Promise.all(
             rs.map((r, j) => {
               const w = wins[batch[j]!]!;
-              const from = w.start + r.chunks.reduce((a, c) => a + c.length, 0);
-              if (r.resynced) return { start: w.start, end: from, chunks: r.chunks };
+              const from = w.start + namedBytes(r.chunks);
+              if (r.resynced) return { start: w.start, end: from, chunks: [r.chunks] };
               if (w.end === w.segEnd) throw new RepositoryError('INTERNAL', 'chunking did not end at the segment end');
-              return carryOn(w, from, [...r.chunks], Math.min(w.segEnd, Math.max(w.end, from) + RESYNC_STEP));
+              return carryOn(w, from, [r.chunks], Math.min(w.segEnd, Math.max(w.end, from) + RESYNC_STEP));
             }),
           );
         }));
@@ -782,9 +800,10 @@ export class FilesystemRepository implements Repository {
     );
     // Splice: parent chunks between the windows, new chunks inside them. A window that resynced past
     // the start of the next one is redone from its resync point (rare: edits close together).
-    const out: DiskEntry[] = [];
+    const out = new DiskTableBuilder(parentEntries.n + results.reduce((a, r) => a + r.chunks.reduce((x, c) => x + c.to - c.from, 0), 0));
     let pos = 0;
     let pi = 0;
+    let total = 0;
     for (let i = 0; i < results.length; i++) {
       let r = results[i]!;
       if (r.start < pos) {
@@ -792,17 +811,25 @@ export class FilesystemRepository implements Repository {
         if (w.resyncAfter <= pos) continue;
         r = await process({ ...w, start: pos });
       }
-      while (pi < parent.n && starts[pi]! < r.start) out.push(parent.entry[pi++]!);
+      while (pi < parent.n && starts[pi]! < r.start) {
+        total += parent.length[pi]!;
+        appendParent(out, parent, pi++);
+      }
       if (pi < parent.n && starts[pi]! !== r.start) throw new RepositoryError('INTERNAL', `incremental window at ${r.start} is not on a parent boundary`);
-      for (const c of r.chunks) out.push(c);
+      for (const c of r.chunks) {
+        appendNamed(out, c);
+        total += namedBytes(c);
+      }
       pos = r.end;
       while (pi < parent.n && starts[pi]! < pos) pi++;
       if (pi < parent.n && starts[pi]! !== pos) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
     }
-    for (; pi < parent.n; pi++) out.push(parent.entry[pi]!);
-    const total = out.reduce((a, c) => a + c.length, 0);
+    for (; pi < parent.n; pi++) {
+      total += parent.length[pi]!;
+      appendParent(out, parent, pi);
+    }
     if (total !== size) throw new RepositoryError('INTERNAL', `incremental covers ${total} of ${size} bytes`);
-    return out;
+    return out.finish();
   }
 
   // ------------------------------------------------------------------------------------------ restore
@@ -828,12 +855,14 @@ export class FilesystemRepository implements Repository {
     let cur: Item[] = [];
     let curBytes = 0;
     let pos = 0;
-    for (const e of entries) {
-      const ix = e.id ? (this.packs.index.get(e.id) ?? null) : null;
-      if (e.id && !ix) throw new RepositoryError('INTERNAL', `restore point ${pointId} needs chunk ${idKey(e.id)} that is missing from the repository (run verify)`);
-      cur.push({ offset: pos, length: e.length, ix, id: e.id });
-      curBytes += e.id ? e.length : 0;
-      pos += e.length;
+    for (let k = 0; k < entries.n; k++) {
+      const id = entries.id(k);
+      const length = entries.length(k);
+      const ix = id ? (this.packs.index.get(id) ?? null) : null;
+      if (id && !ix) throw new RepositoryError('INTERNAL', `restore point ${pointId} needs chunk ${idKey(id)} that is missing from the repository (run verify)`);
+      cur.push({ offset: pos, length, ix, id });
+      curBytes += id ? length : 0;
+      pos += length;
       if (curBytes >= RESTORE_BATCH_BYTES) {
         batches.push(cur);
         cur = [];
@@ -1027,7 +1056,7 @@ export class FilesystemRepository implements Repository {
     // One point's chunks are known only from its manifest.
     if (input.pointId) await pointsRead;
     if (input.pointId && points.length === 0 && pointErrors.length === 0) throw new RepositoryError('NOT_FOUND', `restore point ${input.pointId} not found`);
-    const wanted = input.pointId ? new Set(points.flatMap((p) => [...p.disks.values()].flat().filter((e) => e.id).map((e) => idKey(e.id!)))) : null;
+    const wanted = input.pointId ? new Set(points.flatMap((p) => [...p.disks.values()].flatMap((t) => t.entries()).filter((e) => e.id).map((e) => idKey(e.id!)))) : null;
     const damaged = new Map<string, string>();
     let chunksChecked = 0;
     let bytesChecked = 0;
@@ -1056,11 +1085,18 @@ export class FilesystemRepository implements Repository {
     });
     await pointsRead;
     // Chunks a manifest names that no pack holds.
-    for (const p of points) for (const es of p.disks.values()) for (const e of es) if (e.id && !this.packs.index.isDurable(e.id)) damaged.set(idKey(e.id), 'missing from every pack index');
+    for (const p of points) {
+      for (const t of p.disks.values()) {
+        for (let k = 0; k < t.n; k++) {
+          const id = t.id(k);
+          if (id && !this.packs.index.isDurable(id)) damaged.set(idKey(id), 'missing from every pack index');
+        }
+      }
+    }
     const byChunk = new Map<string, string[]>();
     for (const p of damaged.size ? points : []) {
-      for (const es of p.disks.values()) {
-        for (const e of es) {
+      for (const t of p.disks.values()) {
+        for (const e of t.entries()) {
           if (!e.id) continue;
           const k = idKey(e.id);
           if (damaged.has(k)) {
@@ -1113,7 +1149,7 @@ export class FilesystemRepository implements Repository {
       const live = new Set<string>();
       for (const h of await this.pointHeaders()) {
         const m = await this.readPoint(h.id);
-        for (const es of m.disks.values()) for (const e of es) if (e.id) live.add(idKey(e.id));
+        for (const t of m.disks.values()) for (let k = 0; k < t.n; k++) if (t.hasId(k)) live.add(idKey(t.id(k)!));
       }
       const packDir = path.join(this.path, 'packs');
       let packsRemoved = 0;
