@@ -22,6 +22,8 @@ const ZERO = Buffer.alloc(1 << 20);
 let encKey = null;
 /** Shared record blob slabs (see the repository's BlobSlabs), as buffers. */
 let slabs = [];
+/** Shared read slabs: incremental window batches are read into these (see the repository's readSlabs). */
+let readSlabs = [];
 let idKey = null;
 const cctx = new zstd.CCtx();
 const dctx = new zstd.DCtx();
@@ -340,21 +342,30 @@ async function readInput(m) {
     const mapped = await native.mapRange(m.fd, m.reads[0], m.len);
     return { buf: Buffer.from(mapped), own: true, mapped };
   }
-  const size = ownClass(m.len);
-  let buf = ownBuffers.get(size)?.pop();
-  if (buf) ownBytes -= buf.length;
-  else buf = Buffer.allocUnsafeSlow(size);
+  // Into the read slab the main thread picked (shared by the workers: it is free again once this
+  // message's segment is sealed or dropped), else into one of this worker's buffers.
+  const slab = m.readSlab !== undefined && m.readSlab !== null ? readSlabs[m.readSlab] : null;
+  let buf = slab;
+  if (!buf) {
+    const size = ownClass(m.len);
+    buf = ownBuffers.get(size)?.pop();
+    if (buf) ownBytes -= buf.length;
+    else buf = Buffer.allocUnsafeSlow(size);
+  }
   const reads = [];
   for (let i = 0; i < m.reads.length; i += 3) {
     const [pos, at, length] = [m.reads[i], m.reads[i + 1], m.reads[i + 2]];
     reads.push(readFully(m.fd, buf, at, length, pos, (done) => new Error(`the source ends before byte ${pos + length} (read ${done} of ${length} bytes at ${pos})`)));
   }
-  await Promise.all(reads);
-  return { buf: buf.subarray(0, m.len), own: true };
+  // Every read has ended before the reply (a failed message's slab is reused at once).
+  const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return { buf: buf.subarray(0, m.len), own: true, slab: slab !== null };
 }
 
 /** Done with a segment's bytes: this worker's buffer is kept for the next read, the main thread's goes back (returned: transfer it). */
 function release(seg) {
+  if (seg.slab) return null;
   if (seg.mapped) {
     native.unmapRange(seg.mapped);
     return null;
@@ -440,6 +451,7 @@ function handle(m) {
       encKey = m.encKey ? Buffer.from(m.encKey) : null;
       idKey = m.idKey ? Buffer.from(m.idKey) : null;
       slabs = (m.slabs ?? []).map((sab) => Buffer.from(sab));
+      readSlabs = (m.readSlabs ?? []).map((sab) => Buffer.from(sab));
       // The repository's level (QUIESCE_ZSTD_LEVEL overrides it, for measurements).
       cctx.setParameter(zstd.CParameter.compressionLevel, Number(process.env.QUIESCE_ZSTD_LEVEL ?? m.zstdLevel ?? 1));
       parentPort.postMessage({ id: m.id, ok: true });

@@ -103,12 +103,22 @@ export class DiskTableBuilder {
     this.zeroTail = false;
   }
 
-  /** Entry k of another table, as it is (zeros merge with neighbouring zeros). */
-  copy(t: DiskTable, k: number): void {
-    if (!t.hasId(k)) return this.zeros(t.length(k));
-    const o = this.room();
-    t.bytes.copy(this.buf, o, k * ENTRY_BYTES, (k + 1) * ENTRY_BYTES);
-    this.zeroTail = false;
+  /** Entries `from` to `to` of another table, as they are, in one copy (zeros merge with neighbouring zeros). */
+  copy(t: DiskTable, from: number, to = from + 1): void {
+    if (from < to && !t.hasId(from)) {
+      this.zeros(t.length(from++));
+      if (from === to) return;
+    }
+    if (from >= to) return;
+    const need = (this.n + to - from) * ENTRY_BYTES;
+    if (need > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+      this.buf.copy(next, 0, 0, this.n * ENTRY_BYTES);
+      this.buf = next;
+    }
+    t.bytes.copy(this.buf, this.n * ENTRY_BYTES, from * ENTRY_BYTES, to * ENTRY_BYTES);
+    this.n += to - from;
+    this.zeroTail = !t.hasId(to - 1);
   }
 
   finish(): DiskTable {

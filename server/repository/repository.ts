@@ -66,8 +66,10 @@ const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK;
 
 /** A segment's bytes as a worker gets them: a buffer handed over, or reads of a descriptor it does itself. */
 interface SegmentBytes {
-  msg: { buf: ArrayBuffer; len: number } | { fd: number; reads: number[]; len: number };
+  msg: { buf: ArrayBuffer; len: number } | { fd: number; reads: number[]; len: number; readSlab?: number };
   transfer: ArrayBuffer[];
+  /** Called once the worker is done with the bytes (sealed or dropped them, or failed). */
+  done?: () => void;
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -172,10 +174,20 @@ function expandChunks(t: DiskTable, size: number): ChunkTable {
   return c;
 }
 
-/** Chunk k of an expanded table, into a new table. */
-function appendParent(b: DiskTableBuilder, p: ChunkTable, k: number): void {
-  if (p.ref[k]! >= 0) b.copy(p.table, p.ref[k]!);
-  else b.zeros(p.length[k]!);
+/** Chunks `from` to `to` of an expanded table, into a new table: runs of whole entries in one copy. */
+function appendParent(b: DiskTableBuilder, p: ChunkTable, from: number, to: number): void {
+  for (let k = from; k < to; ) {
+    const ref = p.ref[k]!;
+    if (ref < 0) {
+      b.zeros(p.length[k++]!);
+      continue;
+    }
+    // Data chunks are whole entries; a zero run is whole when all its pieces are in the span.
+    let m = k + 1;
+    while (m < to && p.ref[m] === ref + (m - k)) m++;
+    b.copy(p.table, ref, ref + (m - k));
+    k = m;
+  }
 }
 
 /**
@@ -227,6 +239,10 @@ class BlobSlabs {
   take(): Promise<number> {
     const i = this.free.pop();
     return i !== undefined ? Promise.resolve(i) : new Promise((r) => this.waiting.push(r));
+  }
+  /** A free slab now, or null. */
+  tryTake(): number | null {
+    return this.free.pop() ?? null;
   }
   release(i: number): void {
     const next = this.waiting.shift();
@@ -288,6 +304,12 @@ export class FilesystemRepository implements Repository {
    * threads, frequent full collections on the main thread).
    */
   private readonly slabs = new BlobSlabs(12, SLAB_BYTES);
+  /**
+   * Incremental window batches are read into these, by whichever worker gets the batch (the
+   * `windows` budget keeps no more than this in flight). Buffers of each worker's own were faulted
+   * in as each worker's peak, not the pool's: 28 MB instead of 16 MB for an 8-disk day of writes.
+   */
+  private readonly readSlabs: BlobSlabs;
   private ready: Promise<void>;
 
   constructor(dir: string, config: RepoConfig, keys: RepoKeys | null, pool: WorkerPool) {
@@ -299,12 +321,14 @@ export class FilesystemRepository implements Repository {
     this.pool = pool;
     this.inflight = new ByteBudget(pool.size * 3 * SEGMENT);
     this.windows = new ByteBudget(pool.size * SEGMENT);
+    const readSlabs = new BlobSlabs((pool.size * SEGMENT) / WINDOW_BATCH_BYTES, WINDOW_BATCH_BYTES);
+    this.readSlabs = readSlabs;
     this.buffers = new BufferPool(pool.size * 4 * SEGMENT);
     const packs = new PackStore(path.join(dir, 'packs'));
     this.packs = packs;
     this.ready = (async () => {
       // The workers start while the index loads.
-      await Promise.all([pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, slabs: this.slabs.all, zstdLevel: config.compression?.level ?? DEFAULT_ZSTD_LEVEL }), packs.refresh()]);
+      await Promise.all([pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, slabs: this.slabs.all, readSlabs: readSlabs.all, zstdLevel: config.compression?.level ?? DEFAULT_ZSTD_LEVEL }), packs.refresh()]);
     })();
   }
 
@@ -456,20 +480,30 @@ export class FilesystemRepository implements Repository {
   private async ingest(bytes: SegmentBytes, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: Named; resynced: boolean }> {
     const w = this.pool.pick();
     const seg = randomUUID();
-    const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, cut: this.cut, seg, ...bytes.msg }, bytes.transfer);
-    const chunks: Named = { lengths: h.lengths, ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), from: 0, to: h.lengths.length };
-    await this.store(w, seg, chunks, run);
-    return { chunks, resynced: h.resynced };
+    try {
+      const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, cut: this.cut, seg, ...bytes.msg }, bytes.transfer);
+      const chunks: Named = { lengths: h.lengths, ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), from: 0, to: h.lengths.length };
+      await this.store(w, seg, chunks, run);
+      return { chunks, resynced: h.resynced };
+    } finally {
+      bytes.done?.();
+    }
   }
 
   /** Several incremental windows, read into one buffer, re-chunked and stored with one round trip each way. */
   private async ingestMany(bytes: SegmentBytes, run: BackupRun, parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number; keepCuts: boolean }>): Promise<Array<{ chunks: Named; resynced: boolean }>> {
     const w = this.pool.pick();
     const seg = randomUUID();
-    const h = await this.pool.call<{ partLengths: number[][]; resynced: boolean[]; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { op: 'rechunkMany', cut: this.cut, seg, parts, ...bytes.msg }, bytes.transfer);
-    const lengths = h.partLengths.flat();
-    const all: Named = { lengths, ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), from: 0, to: lengths.length };
-    await this.store(w, seg, all, run);
+    let h: { partLengths: number[][]; resynced: boolean[]; ids: ArrayBuffer; zero: ArrayBuffer };
+    let all: Named;
+    try {
+      h = await this.pool.call(w, { op: 'rechunkMany', cut: this.cut, seg, parts, ...bytes.msg }, bytes.transfer);
+      const lengths = h.partLengths.flat();
+      all = { lengths, ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), from: 0, to: lengths.length };
+      await this.store(w, seg, all, run);
+    } finally {
+      bytes.done?.();
+    }
     let k = 0;
     return h.partLengths.map((ls, i) => {
       const chunks: Named = { ...all, from: k, to: k + ls.length };
@@ -556,7 +590,9 @@ export class FilesystemRepository implements Repository {
         at += l;
       }
       run.totals.bytesRead += len;
-      return { msg: { fd: d.source.fd, reads, len }, transfer: [] };
+      const slab = len <= WINDOW_BATCH_BYTES ? this.readSlabs.tryTake() : null;
+      if (slab === null) return { msg: { fd: d.source.fd, reads, len }, transfer: [] };
+      return { msg: { fd: d.source.fd, reads, len, readSlab: slab }, transfer: [], done: () => this.readSlabs.release(slab) };
     }
     if (slices.length === 1 && !d.source.readInto) {
       // A fresh buffer that owns its whole ArrayBuffer is handed to the worker as it is (transferred, not copied).
@@ -811,10 +847,9 @@ export class FilesystemRepository implements Repository {
         if (w.resyncAfter <= pos) continue;
         r = await process({ ...w, start: pos });
       }
-      while (pi < parent.n && starts[pi]! < r.start) {
-        total += parent.length[pi]!;
-        appendParent(out, parent, pi++);
-      }
+      const from = pi;
+      while (pi < parent.n && starts[pi]! < r.start) total += parent.length[pi++]!;
+      appendParent(out, parent, from, pi);
       if (pi < parent.n && starts[pi]! !== r.start) throw new RepositoryError('INTERNAL', `incremental window at ${r.start} is not on a parent boundary`);
       for (const c of r.chunks) {
         appendNamed(out, c);
@@ -824,10 +859,8 @@ export class FilesystemRepository implements Repository {
       while (pi < parent.n && starts[pi]! < pos) pi++;
       if (pi < parent.n && starts[pi]! !== pos) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
     }
-    for (; pi < parent.n; pi++) {
-      total += parent.length[pi]!;
-      appendParent(out, parent, pi);
-    }
+    appendParent(out, parent, pi, parent.n);
+    for (; pi < parent.n; pi++) total += parent.length[pi]!;
     if (total !== size) throw new RepositoryError('INTERNAL', `incremental covers ${total} of ${size} bytes`);
     return out.finish();
   }
