@@ -2,12 +2,18 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Writes a file durably: temp name, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(file: string, data: Buffer | string, mode = 0o644): Promise<void> {
+/** Writes a file durably: temp name, fsync, rename, fsync of the directory. Pieces are written one after another (no copy into one buffer). */
+export async function writeFileAtomic(file: string, data: Buffer | string | Buffer[], mode = 0o644): Promise<void> {
   const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomUUID().slice(0, 8)}`);
   const fh = await fs.promises.open(tmp, 'wx', mode);
   try {
-    await fh.writeFile(data);
+    if (Array.isArray(data)) {
+      let pos = 0;
+      for (const b of data) {
+        for (let done = 0; done < b.length; ) done += (await fh.write(b, done, b.length - done, pos + done)).bytesWritten;
+        pos += b.length;
+      }
+    } else await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();

@@ -92,24 +92,25 @@ export interface PointManifest {
   disks: Map<number, DiskTable>;
 }
 
-export function encodePoint(header: PointHeader, disks: Map<number, DiskTable>): Buffer {
+/**
+ * A restore point's file as pieces, in order: header and json, each disk's table as it is (no copy
+ * into one buffer), then a checksum of everything before it that catches torn or edited manifests.
+ */
+export function encodePoint(header: PointHeader, disks: Map<number, DiskTable>): Buffer[] {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const bodyLen = 8 + json.length + header.disks.reduce((a, d) => a + (disks.get(d.index)?.bytes.length ?? 0), 0);
-  // One buffer, written in place: header, json, the disks' tables, then a trailing checksum that
-  // catches torn or edited manifests.
-  const out = Buffer.allocUnsafe(bodyLen + 32);
-  POINT_MAGIC.copy(out, 0);
-  out.writeUInt32LE(json.length, 4);
-  json.copy(out, 8);
-  let o = 8 + json.length;
+  const head = Buffer.allocUnsafe(8 + json.length);
+  POINT_MAGIC.copy(head, 0);
+  head.writeUInt32LE(json.length, 4);
+  json.copy(head, 8);
+  const pieces: Buffer[] = [head];
   for (const d of header.disks) {
     const t = disks.get(d.index);
-    if (!t) continue;
-    t.bytes.copy(out, o);
-    o += t.bytes.length;
+    if (t) pieces.push(t.bytes);
   }
-  createHash('sha256').update(out.subarray(0, bodyLen)).digest().copy(out, bodyLen);
-  return out;
+  const hash = createHash('sha256');
+  for (const p of pieces) hash.update(p);
+  pieces.push(hash.digest());
+  return pieces;
 }
 
 export function decodePointHeader(buf: Buffer, name: string): PointHeader {
