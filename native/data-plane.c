@@ -12,6 +12,7 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <string.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <errno.h>
@@ -615,6 +616,25 @@ static napi_value index_insert(napi_env env, napi_callback_info info) {
   return v;
 }
 
+// ---------------------------------------------------------------------------------- allocator
+//
+// shareMallocArenas(n): at most n malloc arenas for the whole process. Each thread otherwise gets
+// its own, and memory one thread frees (V8's compiler zones, on its background threads) is not
+// reused by another but faulted in fresh. Only threads that have not allocated yet are affected.
+static napi_value share_malloc_arenas(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t n = 0;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &n) != napi_ok || n == 0) {
+    napi_throw_type_error(env, NULL, "shareMallocArenas(n) needs a count of at least 1");
+    return NULL;
+  }
+  napi_value v;
+  CHECK(napi_get_boolean(env, mallopt(M_ARENA_MAX, (int)n) == 1, &v));
+  return v;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "setGear", NULL, set_gear, NULL, NULL, NULL, napi_default, NULL },
@@ -628,6 +648,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "directWrite", NULL, direct_write, NULL, NULL, NULL, napi_default, NULL },
     { "mapRange", NULL, map_range, NULL, NULL, NULL, napi_default, NULL },
     { "unmapRange", NULL, unmap_range, NULL, NULL, NULL, napi_default, NULL },
+    { "shareMallocArenas", NULL, share_malloc_arenas, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

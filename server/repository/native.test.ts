@@ -34,3 +34,16 @@ describe('native mapped reads', () => {
     }
   });
 });
+
+describe('native allocator setting', () => {
+  it('shares malloc arenas across threads (what the CLI asks at start); a count below 1 is refused', () => {
+    if (!native) {
+      expect(process.env.CI).toBeFalsy();
+      return;
+    }
+    expect(() => native.shareMallocArenas(0)).toThrow(/at least 1/);
+    expect(() => native.shareMallocArenas('two')).toThrow(/at least 1/);
+    // Generous here (the test process keeps its threads' arenas; new threads share these).
+    expect(native.shareMallocArenas(64)).toBe(true);
+  });
+});
