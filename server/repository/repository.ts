@@ -98,6 +98,11 @@ interface BackupRun {
    * writer still had pending when this backup counted on them.
    */
   unconfirmed: Buffer[];
+  /**
+   * The chunk index, loaded and refreshed after this backup took its lock. Only storing chunks
+   * needs it: windows are read and hashed while it loads.
+   */
+  indexed: Promise<void>;
 }
 
 /**
@@ -406,8 +411,10 @@ export class FilesystemRepository implements Repository {
     const pointId = input.pointId ?? newPointId();
     assertPointId(pointId);
     if (fs.existsSync(this.pointFile(pointId))) throw new RepositoryError('CONFLICT', `restore point ${pointId} already exists`);
-    // The parent is read while the workers start and the index loads.
-    const [parent] = await Promise.all([input.parentPointId ? this.readPoint(input.parentPointId) : null, this.ready]);
+    // The parent is read while the workers start and the index loads (the first windows go out
+    // before the index is there: on a machine short of memory, loading it takes the main thread
+    // 100 ms and more of page faults, while the workers would wait).
+    const parent = input.parentPointId ? await this.readPoint(input.parentPointId) : null;
     if (parent && parent.header.series !== input.series) throw new RepositoryError('VALIDATION', `parent ${input.parentPointId} belongs to series ${parent.header.series}, not ${input.series}`);
     for (const d of input.disks) {
       const size = d.source.sizeBytes;
@@ -423,12 +430,14 @@ export class FilesystemRepository implements Repository {
     }
 
     const lock = await acquireLock(this.locksDir(), 'shared', `backup ${input.series}`, { waitMs: 10 * 60_000, ...(input.signal ? { signal: input.signal } : {}) });
-    const run: BackupRun = { rank, totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input, unconfirmed: [] };
+    // What another process's gc removed is seen before this backup counts on a chunk being there.
+    const indexed = this.ready.then(() => this.packs.refresh());
+    indexed.catch(() => undefined);
+    const run: BackupRun = { rank, totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input, unconfirmed: [], indexed };
     try {
       // The parent's chunks are safe from here on (prune and gc need the exclusive lock), if the
       // parent was not pruned before this backup got its lock.
       if (parent && !fs.existsSync(this.pointFile(parent.header.id))) throw new RepositoryError('CONFLICT', `parent ${parent.header.id} was pruned while this backup waited for its lock; run the backup again`);
-      await this.packs.refresh();
       run.totals.bytesTotal = input.disks.reduce((a, d) => a + (d.changedExtents ? d.changedExtents.reduce((x, [, l]) => x + l, 0) : d.source.sizeBytes), 0);
       const diskResults: BackupDiskResult[] = [];
       const diskEntries = new Map<number, DiskTable>();
@@ -443,6 +452,7 @@ export class FilesystemRepository implements Repository {
         diskResults.push({ index: d.index, logicalBytes: d.source.sizeBytes, bytesRead: run.totals.bytesRead - before.read, storedBytesAdded: run.totals.storedBytesAdded - before.stored });
         diskEntries.set(d.index, entries);
       }
+      await run.indexed;
       await this.packs.flush();
       // Every chunk the manifest names must be durable now. The parent's and those found durable
       // are (the lock keeps them). A pending chunk is withdrawn when the pack it went to fails to be
@@ -519,6 +529,7 @@ export class FilesystemRepository implements Repository {
    * sealed into pack records by the same worker; the worker hands the buffer back.
    */
   private async store(w: number, seg: string, named: Named, run: BackupRun): Promise<void> {
+    await run.indexed;
     const { lengths, ids, zero } = named;
     const fresh: number[] = [];
     const idOf = (k: number) => ids.subarray(k * 32, k * 32 + 32);
