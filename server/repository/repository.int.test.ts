@@ -362,6 +362,39 @@ describe('repository on real files', () => {
     await expectRestored(ok.pointId, img);
   });
 
+  it('a backup that counts on chunks another backup is still sealing waits for them: it does not fail when it finishes first', async () => {
+    // The first backup claims the chunks and its seal is held back; the second finds them all
+    // pending, has nothing to seal itself, and reaches its commit first.
+    const img = path.join(dir, 'slow-twin.raw');
+    makeImage(img, 21);
+    const [s1, s2] = await Promise.all([openFileSource(img), openFileSource(img)]);
+    const pool = (repo as unknown as { pool: { call: (w: number, msg: Record<string, unknown>, t?: ArrayBuffer[]) => Promise<unknown> } }).pool;
+    const call = pool.call.bind(pool);
+    let claimed!: () => void;
+    const firstSeal = new Promise<void>((r) => (claimed = r));
+    let seals = 0;
+    const spy = vi.spyOn(pool, 'call').mockImplementation(async (w, msg, t) => {
+      if (msg.op === 'seal' && seals++ === 0) {
+        claimed();
+        await new Promise((r) => setTimeout(r, 1500));
+      }
+      return call(w, msg, t);
+    });
+    try {
+      const first = repo.backup({ series: 'slow-1', disks: [{ index: 0, source: s1 }] });
+      await firstSeal;
+      const second = await repo.backup({ series: 'slow-2', disks: [{ index: 0, source: s2 }] });
+      expect(second.storedBytesAdded).toBe(0);
+      const one = await first;
+      expect(one.storedBytesAdded).toBeGreaterThan(0);
+      await expectRestored(second.pointId, img);
+    } finally {
+      spy.mockRestore();
+      await s1.close();
+      await s2.close();
+    }
+  });
+
   it('a repository kept open sees what another process\'s gc removed: a later backup stores those chunks again', async () => {
     const x = path.join(dir, 'gone.raw');
     const y = path.join(dir, 'other.raw');

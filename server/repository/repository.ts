@@ -317,6 +317,12 @@ export class FilesystemRepository implements Repository {
    * in as each worker's peak, not the pool's: 28 MB of them for an 8-disk day of writes, 8 MB of slabs now.
    */
   private readonly readSlabs: BlobSlabs;
+  /**
+   * Stores whose new chunks are claimed (pending in the index) but not yet handed to the pack
+   * writer: sealing, or waiting for a slab. Another backup may already count on those chunks, and
+   * its flush makes durable only what the writer has.
+   */
+  private readonly sealing = new Set<Promise<void>>();
   private ready: Promise<void>;
 
   constructor(dir: string, config: RepoConfig, keys: RepoKeys | null, pool: WorkerPool) {
@@ -453,6 +459,9 @@ export class FilesystemRepository implements Repository {
         diskEntries.set(d.index, entries);
       }
       await run.indexed;
+      // Chunks this backup found pending were claimed by stores still in flight: they reach the
+      // writer before the flush (else a backup that finishes first fails on them, run again).
+      await Promise.allSettled([...this.sealing]);
       await this.packs.flush();
       // Every chunk the manifest names must be durable now. The parent's and those found durable
       // are (the lock keeps them). A pending chunk is withdrawn when the pack it went to fails to be
@@ -547,6 +556,19 @@ export class FilesystemRepository implements Repository {
       this.buffers.give(d.buf);
       return;
     }
+    const handing = this.seal(w, seg, named, fresh, run);
+    this.sealing.add(handing);
+    try {
+      await handing;
+    } finally {
+      this.sealing.delete(handing);
+    }
+  }
+
+  /** Seals the claimed chunks `fresh` of a named segment into pack records and hands them to the writer. */
+  private async seal(w: number, seg: string, named: Named, fresh: number[], run: BackupRun): Promise<void> {
+    const { lengths, ids } = named;
+    const idOf = (k: number) => ids.subarray(k * 32, k * 32 + 32);
     // The slab the records are sealed into, freed once: when the writer is done with it, or when
     // they did not go there (too big for a slab) or never reached the writer.
     let slab: number | null = null;
