@@ -18,6 +18,8 @@ export class DiskTable {
     /** n × ENTRY_BYTES, exactly. */
     readonly bytes: Buffer,
     readonly n: number,
+    /** The entries' lengths added up (what the manifest's header checks, what a builder counted). */
+    readonly sizeBytes: number,
   ) {}
 
   length(k: number): number {
@@ -35,13 +37,7 @@ export class DiskTable {
 
   /** A view of entry k's id, or null for zeros. */
   id(k: number): Buffer | null {
-    return this.hasId(k) ? this.bytes.subarray(k * ENTRY_BYTES + 5, k * ENTRY_BYTES + 5 + ID_BYTES) : null;
-  }
-
-  get sizeBytes(): number {
-    let t = 0;
-    for (let k = 0; k < this.n; k++) t += this.bytes.readUInt32LE(k * ENTRY_BYTES);
-    return t;
+    return this.hasId(k) ? this.bytes.subarray(this.idAt(k), this.idAt(k) + ID_BYTES) : null;
   }
 
   /** The entries as objects (ids are views of the table): for reports and tests, not for hot loops. */
@@ -57,6 +53,7 @@ export class DiskTable {
 export class DiskTableBuilder {
   private buf: Buffer;
   private n = 0;
+  private size = 0;
   /** The last entry is a zero run (the next zeros extend it). */
   private zeroTail = false;
 
@@ -64,16 +61,23 @@ export class DiskTableBuilder {
     this.buf = Buffer.allocUnsafe(Math.max(16, capacity) * ENTRY_BYTES);
   }
 
+  /** Room for `more` entries after the last one. */
+  private ensure(more: number): void {
+    const need = (this.n + more) * ENTRY_BYTES;
+    if (need <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+    this.buf.copy(next, 0, 0, this.n * ENTRY_BYTES);
+    this.buf = next;
+  }
+
+  /** Where a new entry goes. */
   private room(): number {
-    if ((this.n + 1) * ENTRY_BYTES > this.buf.length) {
-      const next = Buffer.allocUnsafe(this.buf.length * 2);
-      this.buf.copy(next, 0, 0, this.n * ENTRY_BYTES);
-      this.buf = next;
-    }
+    this.ensure(1);
     return this.n++ * ENTRY_BYTES;
   }
 
   zeros(length: number): void {
+    this.size += length;
     while (length > 0) {
       if (this.zeroTail) {
         const o = (this.n - 1) * ENTRY_BYTES;
@@ -97,6 +101,7 @@ export class DiskTableBuilder {
   /** A chunk whose id is `ids[at, at + 32)`. */
   chunk(length: number, ids: Uint8Array, at: number): void {
     const o = this.room();
+    this.size += length;
     this.buf.writeUInt32LE(length, o);
     this.buf[o + 4] = 1;
     this.buf.set(ids.subarray(at, at + ID_BYTES), o + 5);
@@ -110,19 +115,15 @@ export class DiskTableBuilder {
       if (from === to) return;
     }
     if (from >= to) return;
-    const need = (this.n + to - from) * ENTRY_BYTES;
-    if (need > this.buf.length) {
-      const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
-      this.buf.copy(next, 0, 0, this.n * ENTRY_BYTES);
-      this.buf = next;
-    }
+    this.ensure(to - from);
+    for (let k = from; k < to; k++) this.size += t.length(k);
     t.bytes.copy(this.buf, this.n * ENTRY_BYTES, from * ENTRY_BYTES, to * ENTRY_BYTES);
     this.n += to - from;
     this.zeroTail = !t.hasId(to - 1);
   }
 
   finish(): DiskTable {
-    return new DiskTable(this.buf.subarray(0, this.n * ENTRY_BYTES), this.n);
+    return new DiskTable(this.buf.subarray(0, this.n * ENTRY_BYTES), this.n, this.size);
   }
 }
 

@@ -136,14 +136,14 @@ export function decodePoint(buf: Buffer, name: string): PointManifest {
   for (const d of header.disks) {
     // The table is read in place: a view of the manifest's buffer, checked entry by entry.
     if (!Number.isSafeInteger(d.entries) || d.entries < 0 || o + d.entries * ENTRY_BYTES > body.length) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (truncated table)`);
-    const t = new DiskTable(body.subarray(o, o + d.entries * ENTRY_BYTES), d.entries);
     let total = 0;
-    for (let k = 0; k < t.n; k++) {
-      if (body[o + k * ENTRY_BYTES + 4]! > 1) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${d.index} entry ${k} has an unknown kind)`);
-      total += t.length(k);
+    for (let k = 0, e = o; k < d.entries; k++, e += ENTRY_BYTES) {
+      if (body[e + 4]! > 1) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${d.index} entry ${k} has an unknown kind)`);
+      total += body.readUInt32LE(e);
     }
-    o += d.entries * ENTRY_BYTES;
     if (total !== d.sizeBytes) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${d.index} covers ${total} of ${d.sizeBytes} bytes)`);
+    const t = new DiskTable(body.subarray(o, o + d.entries * ENTRY_BYTES), d.entries, total);
+    o += d.entries * ENTRY_BYTES;
     disks.set(d.index, t);
   }
   return { header, disks };

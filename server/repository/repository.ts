@@ -117,6 +117,11 @@ interface Named {
   to: number;
 }
 
+/** Chunk k's id (a view of `ids`). */
+function namedId(c: Named, k: number): Buffer {
+  return c.ids.subarray(k * 32, k * 32 + 32);
+}
+
 function namedBytes(c: Named): number {
   let t = 0;
   for (let k = c.from; k < c.to; k++) t += c.lengths[k]!;
@@ -539,12 +544,11 @@ export class FilesystemRepository implements Repository {
    */
   private async store(w: number, seg: string, named: Named, run: BackupRun): Promise<void> {
     await run.indexed;
-    const { lengths, ids, zero } = named;
+    const { lengths, zero } = named;
     const fresh: number[] = [];
-    const idOf = (k: number) => ids.subarray(k * 32, k * 32 + 32);
     for (let k = 0; k < lengths.length; k++) {
       if (zero[k]) continue;
-      const id = idOf(k);
+      const id = namedId(named, k);
       if (!this.packs.has(id)) {
         this.packs.index.set(id, null);
         fresh.push(k);
@@ -567,8 +571,7 @@ export class FilesystemRepository implements Repository {
 
   /** Seals the claimed chunks `fresh` of a named segment into pack records and hands them to the writer. */
   private async seal(w: number, seg: string, named: Named, fresh: number[], run: BackupRun): Promise<void> {
-    const { lengths, ids } = named;
-    const idOf = (k: number) => ids.subarray(k * 32, k * 32 + 32);
+    const { lengths } = named;
     // The slab the records are sealed into, freed once: when the writer is done with it, or when
     // they did not go there (too big for a slab) or never reached the writer.
     let slab: number | null = null;
@@ -586,14 +589,14 @@ export class FilesystemRepository implements Repository {
       // In the slab, or (records bigger than a slab) in a blob of its own.
       const blob = s.blob ? Buffer.from(s.blob, 0, s.blobLen) : this.slabs.view(slab!, s.blobLen);
       if (s.blob) freeSlab();
-      const entries = fresh.map((k, j) => ({ id: idOf(k), at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: lengths[k]!, codec: s.codecs[j]! }));
+      const entries = fresh.map((k, j) => ({ id: namedId(named, k), at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: lengths[k]!, codec: s.codecs[j]! }));
       // Appends fail only before the writer takes the blob.
       await this.packs.appendRecords({ blob, entries }, freeSlab);
       run.totals.storedBytesAdded += blob.length;
     } catch (e) {
       freeSlab();
       // Claimed but never handed to the writer: they must not count as stored.
-      for (const k of fresh) if (this.packs.index.isPending(idOf(k))) this.packs.index.delete(idOf(k));
+      for (const k of fresh) if (this.packs.index.isPending(namedId(named, k))) this.packs.index.delete(namedId(named, k));
       throw e;
     }
   }
@@ -874,7 +877,6 @@ export class FilesystemRepository implements Repository {
     const out = new DiskTableBuilder(parentEntries.n + results.reduce((a, r) => a + r.chunks.reduce((x, c) => x + c.to - c.from, 0), 0));
     let pos = 0;
     let pi = 0;
-    let total = 0;
     for (let i = 0; i < results.length; i++) {
       let r = results[i]!;
       if (r.start < pos) {
@@ -883,21 +885,18 @@ export class FilesystemRepository implements Repository {
         r = await process({ ...w, start: pos });
       }
       const from = pi;
-      while (pi < parent.n && starts[pi]! < r.start) total += parent.length[pi++]!;
+      while (pi < parent.n && starts[pi]! < r.start) pi++;
       appendParent(out, parent, from, pi);
       if (pi < parent.n && starts[pi]! !== r.start) throw new RepositoryError('INTERNAL', `incremental window at ${r.start} is not on a parent boundary`);
-      for (const c of r.chunks) {
-        appendNamed(out, c);
-        total += namedBytes(c);
-      }
+      for (const c of r.chunks) appendNamed(out, c);
       pos = r.end;
       while (pi < parent.n && starts[pi]! < pos) pi++;
       if (pi < parent.n && starts[pi]! !== pos) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
     }
     appendParent(out, parent, pi, parent.n);
-    for (; pi < parent.n; pi++) total += parent.length[pi]!;
-    if (total !== size) throw new RepositoryError('INTERNAL', `incremental covers ${total} of ${size} bytes`);
-    return out.finish();
+    const table = out.finish();
+    if (table.sizeBytes !== size) throw new RepositoryError('INTERNAL', `incremental covers ${table.sizeBytes} of ${size} bytes`);
+    return table;
   }
 
   // ------------------------------------------------------------------------------------------ restore
