@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DIRECT_ALIGN, DirectWriteQueue, openDirect } from './direct-io';
 import { ChunkIndex, type IndexEntry } from './chunk-index';
 import { IDX_ENTRY_BYTES, IDX_MAGIC, ID_BYTES, PACK_MAGIC, RECORD_HEADER_BYTES, RepositoryError, idxEntryCount } from './format';
-import { readExactly, syncDir, writeFileAtomic } from './files';
+import { readExactly, readFileShared, syncDir, writeFileAtomic } from './files';
 
 export type { IndexEntry };
 
@@ -204,14 +204,19 @@ export class PackStore {
     const listed = new Set(await fs.promises.readdir(this.dir));
     const names = [...listed].filter((n) => n.endsWith('.idx') && !this.loadedIdx.has(n));
     // Read in parallel, loaded in order (a chunk in two packs keeps the later pack's entry).
-    const bufs = await Promise.all(names.map((n) => fs.promises.readFile(path.join(this.dir, n))));
-    this.index.reserve(bufs.reduce((a, b) => a + Math.max(0, (b.length - 8) / IDX_ENTRY_BYTES), 0));
-    names.forEach((n, i) => {
-      if (this.loadedIdx.has(n)) return;
-      const pack = n.slice(0, -4);
-      this.index.loadIdx(bufs[i]!, pack, n);
-      this.loadedIdx.add(n);
-    });
+    // Mapped, not read: their entries are copied into the index and the pages let go at once.
+    const files = await Promise.all(names.map((n) => readFileShared(path.join(this.dir, n))));
+    try {
+      this.index.reserve(files.reduce((a, f) => a + Math.max(0, (f.buf.length - 8) / IDX_ENTRY_BYTES), 0));
+      names.forEach((n, i) => {
+        if (this.loadedIdx.has(n)) return;
+        const pack = n.slice(0, -4);
+        this.index.loadIdx(files[i]!.buf, pack, n);
+        this.loadedIdx.add(n);
+      });
+    } finally {
+      for (const f of files) f.release();
+    }
     for (const n of known) {
       if (listed.has(n)) continue;
       this.index.dropPack(n.slice(0, -4));

@@ -24,7 +24,7 @@ import {
   type PointManifest,
   type RepoConfig,
 } from './format';
-import { readExactly, writeFileAtomic } from './files';
+import { readExactly, readFileShared, writeFileAtomic } from './files';
 import { checkKey, deriveKeys, loadKeyFile, type RepoKeys } from './keys';
 import { acquireLock } from './locks';
 import { openImageWriter } from './image-writer';
@@ -362,7 +362,8 @@ export class FilesystemRepository implements Repository {
     assertPointId(id);
     let buf: Buffer;
     try {
-      buf = await fs.promises.readFile(this.pointFile(id));
+      // Mapped: a parent's tables are read in place for the whole backup (and restore, verify).
+      ({ buf } = await readFileShared(this.pointFile(id)));
     } catch {
       throw new RepositoryError('NOT_FOUND', `restore point ${id} not found in ${this.path}`);
     }
