@@ -158,6 +158,11 @@ function bufferedPackFile(tmp: string, header: Buffer): PackFile {
   };
 }
 
+/** A run's entries into a pack's list, at the pack offset `at` where the run starts. */
+function addEntries(into: OpenPack['entries'], entries: RecordRun['entries'], at: number): void {
+  for (const e of entries) into.push({ id: e.id, offset: at + e.at, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
+}
+
 /**
  * The chunk index (id → pack, offset) of every finalized pack, and the writer that appends sealed
  * chunks to packs. One writer per open repository serves every concurrent backup; a chunk counts
@@ -237,9 +242,14 @@ export class PackStore {
    * Appends a run of records; returns once it is queued within the writer's memory budget (not yet
    * durable: `flush` makes it so). A write that fails fails the next `flush`, and its chunks stop counting as stored.
    */
+  /** Chunks handed to the writer count for deduplication from now on (pending until durable). */
+  private markPending(entries: RecordRun['entries']): void {
+    for (const e of entries) if (!this.index.has(e.id)) this.index.set(e.id, null);
+  }
+
   async appendRecords(run: RecordRun, written?: () => void): Promise<void> {
     if (this.failure) throw this.failure;
-    for (const e of run.entries) if (!this.index.has(e.id)) this.index.set(e.id, null);
+    this.markPending(run.entries);
     if (!this.current) {
       const name = `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
       const tmp = path.join(this.dir, `.tmp-${name}.pack`);
@@ -247,7 +257,7 @@ export class PackStore {
     }
     const cur = this.current;
     const at = cur.size;
-    for (const e of run.entries) cur.entries.push({ id: e.id, offset: at + e.at, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
+    addEntries(cur.entries, run.entries, at);
     cur.size += run.blob.length;
     this.queuedBytes += run.blob.length;
     cur.io.write(run.blob, at, () => {

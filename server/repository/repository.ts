@@ -135,6 +135,91 @@ function appendNamed(b: DiskTableBuilder, c: Named): void {
   }
 }
 
+/** The first of `starts` (ascending chunk starts) after `x`: a binary search. */
+function firstAfter(starts: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = starts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (starts[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The first of `starts` at or after `x` (offsets are whole bytes). */
+function firstAtOrAfter(starts: Float64Array, x: number): number {
+  return firstAfter(starts, x - 1);
+}
+
+/** The last chunk start at or before `x` (the first chunk starts at 0). */
+function boundaryAtOrBefore(starts: Float64Array, x: number): number {
+  return starts[Math.max(0, firstAfter(starts, x) - 1)]!;
+}
+
+/** The first chunk start at or after `x`; the disk's end after the last chunk. */
+function boundaryAtOrAfter(starts: Float64Array, size: number, x: number): number {
+  const k = firstAtOrAfter(starts, x);
+  return k < starts.length ? starts[k]! : size;
+}
+
+/** The chunk starts in [from, end], relative to `from`. */
+function boundariesIn(starts: Float64Array, from: number, end: number): number[] {
+  const out: number[] = [];
+  for (let k = firstAfter(starts, from); k < starts.length && starts[k]! <= end; k++) out.push(starts[k]! - from);
+  return out;
+}
+
+/** An incremental window: [start, end) is read; chunks are re-cut past `resyncAfter` until they meet the parent's. */
+type ChangedWindow = { start: number; resyncAfter: number; end: number; segEnd: number; keepCuts: boolean };
+
+/**
+ * The windows an incremental reads for `extents` over a parent cut at `starts`: within one
+ * segment each, merged when close. A long extent (CDC_EXTENT_MIN) is read from the parent's
+ * boundary before it to its end plus a lookahead, and re-chunked; a short one keeps the parent's
+ * cuts, from the boundary before it to the boundary after it.
+ */
+function planWindows(changed: Extent[], starts: Float64Array, size: number): ChangedWindow[] {
+  const wins: ChangedWindow[] = [];
+  const extents = changed.filter(([, l]) => l > 0).sort((a, b) => a[0] - b[0]);
+  for (const [off, len] of extents) {
+    const keepCuts = len < CDC_EXTENT_MIN;
+    for (let a = off; a < off + len; ) {
+      const segEnd = Math.min(size, (Math.floor(a / SEGMENT) + 1) * SEGMENT);
+      const b = Math.min(off + len, segEnd);
+      const start = Math.max(boundaryAtOrBefore(starts, a), segEnd - SEGMENT);
+      const end = Math.min(segEnd, keepCuts ? boundaryAtOrAfter(starts, size, b) : b + RESYNC_LOOKAHEAD);
+      const w: ChangedWindow = { start, resyncAfter: b, end, segEnd, keepCuts };
+      const last = wins[wins.length - 1];
+      if (last && last.segEnd === w.segEnd && (last.keepCuts && w.keepCuts ? w.start <= last.end : w.start <= last.end + MERGE_GAP)) {
+        // Re-chunked if either is: then the window looks ahead past its last extent.
+        last.resyncAfter = Math.max(last.resyncAfter, w.resyncAfter);
+        last.keepCuts &&= w.keepCuts;
+        last.end = Math.max(last.end, w.end, last.keepCuts ? 0 : Math.min(segEnd, last.resyncAfter + RESYNC_LOOKAHEAD));
+      } else wins.push(w);
+      a = b;
+    }
+  }
+  return wins;
+}
+
+/** Windows are small: up to 64 of them (or WINDOW_BATCH_BYTES) go to a worker as one buffer and one message. */
+function batchWindows(wins: ChangedWindow[]): number[][] {
+  const batches: number[][] = [];
+  for (let i = 0, bytes = 0; i < wins.length; i++) {
+    const n = wins[i]!.end - wins[i]!.start;
+    const cur = batches[batches.length - 1];
+    if (cur && cur.length < 64 && bytes + n <= WINDOW_BATCH_BYTES) {
+      cur.push(i);
+      bytes += n;
+    } else {
+      batches.push([i]);
+      bytes = n;
+    }
+  }
+  return batches;
+}
+
 /**
  * A manifest's entries as chunks with offsets, column by column (a disk has tens of thousands):
  * zero runs are split where chunking cut them (the MAX_CHUNK grid). `ref[k]` is the table's entry
@@ -751,69 +836,17 @@ export class FilesystemRepository implements Repository {
     const size = d.source.sizeBytes;
     const parent = expandChunks(parentEntries, size);
     const starts = parent.start;
-    const firstAfter = (x: number) => {
-      let lo = 0;
-      let hi = starts.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (starts[mid]! <= x) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo;
-    };
-    const boundaryAtOrBefore = (x: number) => {
-      let lo = 0;
-      let hi = starts.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1;
-        if (starts[mid]! <= x) lo = mid;
-        else hi = mid - 1;
-      }
-      return starts[lo]!;
-    };
-    /** The parent's first cut at or after `x` (the disk's end after the last chunk). */
-    const boundaryAtOrAfter = (x: number) => {
-      const k = firstAfter(x - 1);
-      return k < starts.length ? starts[k]! : size;
-    };
-    // Windows within one segment, merged when close: [boundary before, extent end + lookahead) to
-    // re-chunk, [boundary before, boundary after) to keep the parent's cuts.
-    type Win = { start: number; resyncAfter: number; end: number; segEnd: number; keepCuts: boolean };
-    const wins: Win[] = [];
-    const extents = [...d.changedExtents!].filter(([, l]) => l > 0).sort((a, b) => a[0] - b[0]);
-    for (const [off, len] of extents) {
-      const keepCuts = len < CDC_EXTENT_MIN;
-      for (let a = off; a < off + len; ) {
-        const segEnd = Math.min(size, (Math.floor(a / SEGMENT) + 1) * SEGMENT);
-        const b = Math.min(off + len, segEnd);
-        const start = Math.max(boundaryAtOrBefore(a), segEnd - SEGMENT);
-        const end = Math.min(segEnd, keepCuts ? boundaryAtOrAfter(b) : b + RESYNC_LOOKAHEAD);
-        const w: Win = { start, resyncAfter: b, end, segEnd, keepCuts };
-        const last = wins[wins.length - 1];
-        if (last && last.segEnd === w.segEnd && (last.keepCuts && w.keepCuts ? w.start <= last.end : w.start <= last.end + MERGE_GAP)) {
-          // Re-chunked if either is: then the window looks ahead past its last extent.
-          last.resyncAfter = Math.max(last.resyncAfter, w.resyncAfter);
-          last.keepCuts &&= w.keepCuts;
-          last.end = Math.max(last.end, w.end, last.keepCuts ? 0 : Math.min(segEnd, last.resyncAfter + RESYNC_LOOKAHEAD));
-        } else wins.push(w);
-        a = b;
-      }
-    }
+    const wins = planWindows(d.changedExtents!, starts, size);
     type Result = { start: number; end: number; chunks: Named[] };
     const results = new Array<Result>(wins.length);
-    const boundariesIn = (from: number, end: number) => {
-      const out: number[] = [];
-      for (let k = firstAfter(from); k < starts.length && starts[k]! <= end; k++) out.push(starts[k]! - from);
-      return out;
-    };
     /**
      * A window that has not resynced yet goes on from its last cut (cuts found before a read's end
      * are final: chunking restarts at each cut), so nothing is read twice.
      */
-    const carryOn = async (w: Win, from: number, chunks: Named[], end: number): Promise<Result> => {
+    const carryOn = async (w: ChangedWindow, from: number, chunks: Named[], end: number): Promise<Result> => {
       for (;;) {
         // Outside the byte budget: these reads are small and rare, and the caller may hold budget.
-        const r = await this.ingest(await this.readSlices(d, [[from, end - from]], run), run, { op: 'rechunk', final: end === w.segEnd, base: from, boundaries: boundariesIn(from, end), resyncAfter: Math.max(0, w.resyncAfter - from) });
+        const r = await this.ingest(await this.readSlices(d, [[from, end - from]], run), run, { op: 'rechunk', final: end === w.segEnd, base: from, boundaries: boundariesIn(starts, from, end), resyncAfter: Math.max(0, w.resyncAfter - from) });
         chunks.push(r.chunks);
         from += namedBytes(r.chunks);
         if (r.resynced) return { start: w.start, end: from, chunks };
@@ -821,21 +854,9 @@ export class FilesystemRepository implements Repository {
         end = Math.min(w.segEnd, Math.max(end, from) + RESYNC_STEP);
       }
     };
-    const process = (w: Win) => carryOn(w, w.start, [], w.end);
-    // Windows are small: up to 64 of them (or 2 MiB) go to a worker as one buffer and one message.
-    const batches: number[][] = [];
+    const process = (w: ChangedWindow) => carryOn(w, w.start, [], w.end);
+    const batches = batchWindows(wins);
     const batchBytes = (batch: number[]) => batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0);
-    for (let i = 0, bytes = 0; i < wins.length; i++) {
-      const n = wins[i]!.end - wins[i]!.start;
-      const cur = batches[batches.length - 1];
-      if (cur && cur.length < 64 && bytes + n <= WINDOW_BATCH_BYTES) {
-        cur.push(i);
-        bytes += n;
-      } else {
-        batches.push([i]);
-        bytes = n;
-      }
-    }
     await pipeline(
       batches,
       this.pool.size * 4,
@@ -848,7 +869,7 @@ export class FilesystemRepository implements Repository {
           for (const i of batch) {
             const w = wins[i]!;
             const length = w.end - w.start;
-            parts.push({ at, length, base: w.start, final: w.end === w.segEnd, boundaries: boundariesIn(w.start, w.end), resyncAfter: w.resyncAfter - w.start, keepCuts: w.keepCuts });
+            parts.push({ at, length, base: w.start, final: w.end === w.segEnd, boundaries: boundariesIn(starts, w.start, w.end), resyncAfter: w.resyncAfter - w.start, keepCuts: w.keepCuts });
             slices.push([w.start, length]);
             at += length;
           }
@@ -885,13 +906,14 @@ export class FilesystemRepository implements Repository {
         if (w.resyncAfter <= pos) continue;
         r = await process({ ...w, start: pos });
       }
+      // The parent's chunks up to the window (found by search: the parent has ~25 K per GiB).
       const from = pi;
-      while (pi < parent.n && starts[pi]! < r.start) pi++;
+      pi = Math.max(pi, firstAtOrAfter(starts, r.start));
       appendParent(out, parent, from, pi);
       if (pi < parent.n && starts[pi]! !== r.start) throw new RepositoryError('INTERNAL', `incremental window at ${r.start} is not on a parent boundary`);
       for (const c of r.chunks) appendNamed(out, c);
       pos = r.end;
-      while (pi < parent.n && starts[pi]! < pos) pi++;
+      pi = Math.max(pi, firstAtOrAfter(starts, pos));
       if (pi < parent.n && starts[pi]! !== pos) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
     }
     appendParent(out, parent, pi, parent.n);
