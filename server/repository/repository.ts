@@ -233,15 +233,21 @@ interface ChunkTable {
   table: DiskTable;
 }
 
+/**
+ * Where the zero piece starting at `cursor` of a run ending at `end` ends (module level, not a
+ * closure per call: a new closure each call deoptimised expandChunks, 'wrong call target').
+ */
+function pieceEnd(cursor: number, end: number, size: number): number {
+  return Math.min(end, size, (Math.floor(cursor / MAX_CHUNK) + 1) * MAX_CHUNK);
+}
+
 function expandChunks(t: DiskTable, size: number): ChunkTable {
-  /** Where the zero piece starting at `cursor` of a run ending at `end` ends. */
-  const pieceEnd = (cursor: number, end: number) => Math.min(end, size, (Math.floor(cursor / MAX_CHUNK) + 1) * MAX_CHUNK);
   let n = 0;
   let pos = 0;
   for (let j = 0; j < t.n; j++) {
     const len = t.length(j);
     if (t.hasId(j)) n++;
-    else for (let cursor = pos, end = pos + len; cursor < end; n++) cursor = pieceEnd(cursor, end);
+    else for (let cursor = pos, end = pos + len; cursor < end; n++) cursor = pieceEnd(cursor, end, size);
     pos += len;
   }
   const c: ChunkTable = { n, start: new Float64Array(n), length: new Float64Array(n), ref: new Int32Array(n), table: t };
@@ -258,7 +264,7 @@ function expandChunks(t: DiskTable, size: number): ChunkTable {
     }
     const end = pos + len;
     for (let cursor = pos; cursor < end; k++) {
-      const next = pieceEnd(cursor, end);
+      const next = pieceEnd(cursor, end, size);
       c.start[k] = cursor;
       c.length[k] = next - cursor;
       c.ref[k] = -1;
@@ -618,7 +624,8 @@ export class FilesystemRepository implements Repository {
     }
     let k = 0;
     return h.partLengths.map((ls, i) => {
-      const chunks: Named = { ...all, from: k, to: k + ls.length };
+      // Written out, not spread: every Named has one shape (a spread one deoptimised appendNamed, 'wrong map').
+      const chunks: Named = { lengths: all.lengths, ids: all.ids, zero: all.zero, from: k, to: k + ls.length };
       k += ls.length;
       return { chunks, resynced: h.resynced[i]! };
     });
