@@ -125,13 +125,13 @@ export function decodePointHeader(buf: Buffer, name: string): PointHeader {
 }
 
 /**
- * The bytes `n` table entries at `o` cover, each entry's kind checked (a function of its own: its
- * loop is what gets hot, and a small function is quick to optimise).
+ * The bytes disk `disk`'s `n` table entries at `o` of manifest `name` cover, each entry's kind
+ * checked (a function of its own: its loop is what gets hot, and a small function is quick to optimise).
  */
-function tableBytes(body: Buffer, o: number, n: number, where: () => string): number {
+function tableBytes(body: Buffer, o: number, n: number, name: string, disk: number): number {
   let total = 0;
   for (let k = 0, e = o; k < n; k++, e += ENTRY_BYTES) {
-    if (body[e + 4]! > 1) throw new RepositoryError('INTERNAL', `${where()} ${k} has an unknown kind)`);
+    if (body[e + 4]! > 1) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${disk} entry ${k} has an unknown kind)`);
     total += body.readUInt32LE(e);
   }
   return total;
@@ -149,7 +149,7 @@ export function decodePoint(buf: Buffer, name: string): PointManifest {
   for (const d of header.disks) {
     // The table is read in place: a view of the manifest's buffer, checked entry by entry.
     if (!Number.isSafeInteger(d.entries) || d.entries < 0 || o + d.entries * ENTRY_BYTES > body.length) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (truncated table)`);
-    const total = tableBytes(body, o, d.entries, () => `manifest ${name} is corrupt (disk ${d.index} entry`);
+    const total = tableBytes(body, o, d.entries, name, d.index);
     if (total !== d.sizeBytes) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${d.index} covers ${total} of ${d.sizeBytes} bytes)`);
     const t = new DiskTable(body.subarray(o, o + d.entries * ENTRY_BYTES), d.entries, total);
     o += d.entries * ENTRY_BYTES;

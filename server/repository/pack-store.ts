@@ -238,15 +238,15 @@ export class PackStore {
     return this.appendRecords(encodeRecords(chunks));
   }
 
-  /**
-   * Appends a run of records; returns once it is queued within the writer's memory budget (not yet
-   * durable: `flush` makes it so). A write that fails fails the next `flush`, and its chunks stop counting as stored.
-   */
   /** Chunks handed to the writer count for deduplication from now on (pending until durable). */
   private markPending(entries: RecordRun['entries']): void {
     for (const e of entries) if (!this.index.has(e.id)) this.index.set(e.id, null);
   }
 
+  /**
+   * Appends a run of records; returns once it is queued within the writer's memory budget (not yet
+   * durable: `flush` makes it so). A write that fails fails the next `flush`, and its chunks stop counting as stored.
+   */
   async appendRecords(run: RecordRun, written?: () => void): Promise<void> {
     if (this.failure) throw this.failure;
     this.markPending(run.entries);
