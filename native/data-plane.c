@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdbool.h>
+#include "data-plane.h"
 // SHA-256 from the OpenSSL inside Node (its symbols are the process's; declared here so no OpenSSL
 // headers are needed): the ids node:crypto gives chunks, computed where the chunk was just cut.
 unsigned char* SHA256(const unsigned char* d, size_t n, unsigned char* md);
@@ -40,7 +41,7 @@ static napi_value set_gear(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static int all_zero(const uint8_t* p, size_t n) {
+int all_zero(const uint8_t* p, size_t n) {
   while (n > 0) {
     size_t k = n < sizeof(ZERO) ? n : sizeof(ZERO);
     if (memcmp(p, ZERO, k) != 0) return 0;
@@ -99,7 +100,7 @@ static int name_one(const uint8_t* p, size_t n, uint8_t* id) {
 // Cuts buf[0, len) (at disk offset `base`) into at most `cap` chunks, their lengths into `out`;
 // with `ids` and `zero`, each chunk is also named the moment it is cut, while its bytes are still
 // in the core's cache. Returns the count.
-static size_t cut_all(const uint8_t* buf, size_t len, bool final, uint64_t base, uint32_t min, uint32_t max, uint32_t mask, uint32_t* out, size_t cap, uint8_t* ids, uint8_t* zero) {
+size_t cut_all(const uint8_t* buf, size_t len, bool final, uint64_t base, uint32_t min, uint32_t max, uint32_t mask, uint32_t* out, size_t cap, uint8_t* ids, uint8_t* zero) {
   size_t n = 0, start = 0;
   while (start < len && n < cap) {
     uint64_t abs = base + start;
@@ -200,6 +201,14 @@ static napi_value has_id(napi_env env, napi_callback_info info) {
   return v;
 }
 
+uint32_t sample_distinct(const uint8_t* b, size_t len) {
+  uint8_t seen[256] = { 0 };
+  uint32_t distinct = 0;
+  size_t step = len / 512 ? len / 512 : 1;
+  for (size_t i = 0; i < len; i += step) if (!seen[b[i]]) { seen[b[i]] = 1; distinct++; }
+  return distinct;
+}
+
 // sampledDistinct(buf: Uint8Array) -> how many distinct values 512 evenly spaced bytes take (the
 // worker's test for data that looks random: zstd would spend time on it to gain nothing).
 static napi_value sampled_distinct(napi_env env, napi_callback_info info) {
@@ -207,13 +216,8 @@ static napi_value sampled_distinct(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_typedarray_type type; size_t len; void* data; napi_value ab; size_t off;
   CHECK(napi_get_typedarray_info(env, argv[0], &type, &len, &data, &ab, &off));
-  const uint8_t* b = (const uint8_t*)data;
-  uint8_t seen[256] = { 0 };
-  uint32_t distinct = 0;
-  size_t step = len / 512 ? len / 512 : 1;
-  for (size_t i = 0; i < len; i += step) if (!seen[b[i]]) { seen[b[i]] = 1; distinct++; }
   napi_value v;
-  CHECK(napi_create_uint32(env, distinct, &v));
+  CHECK(napi_create_uint32(env, sample_distinct((const uint8_t*)data, len), &v));
   return v;
 }
 
@@ -616,6 +620,69 @@ static napi_value index_insert(napi_env env, napi_callback_info info) {
   return v;
 }
 
+// indexClaim(ids: Uint8Array, zero: Uint8Array, from, to, tIds: Uint8Array, head: Uint32Array,
+//            packNo: Uint32Array, live: Uint8Array, slots: Int32Array, count, flags: Uint8Array) -> added
+// Claims the data chunks from..to of a named batch (ids 32 bytes each; zero chunks are skipped) in
+// the chunk index's table, as ChunkIndex.claim does in JavaScript: an absent id is appended at
+// `count + added` as pending (flags 1), a pending one is another backup's claim (2), a durable one
+// is there (0). The caller has made room for to - from more entries.
+#define INDEX_PENDING 0xffffffffu
+static napi_value index_claim(napi_env env, napi_callback_info info) {
+  size_t argc = 11; napi_value argv[11];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 11) { napi_throw_type_error(env, NULL, "indexClaim takes 11 arguments"); return NULL; }
+  size_t nsrc, nzero, nids, nhead, npack, nlive, nslots, nflags;
+  const uint8_t* src = typed_arg(env, argv[0], napi_uint8_array, &nsrc);
+  const uint8_t* zero = typed_arg(env, argv[1], napi_uint8_array, &nzero);
+  uint8_t* ids = typed_arg(env, argv[4], napi_uint8_array, &nids);
+  uint32_t* head = typed_arg(env, argv[5], napi_uint32_array, &nhead);
+  uint32_t* pack_no = typed_arg(env, argv[6], napi_uint32_array, &npack);
+  uint8_t* live = typed_arg(env, argv[7], napi_uint8_array, &nlive);
+  int32_t* slots = typed_arg(env, argv[8], napi_int32_array, &nslots);
+  uint8_t* flags = typed_arg(env, argv[10], napi_uint8_array, &nflags);
+  uint32_t from, to, count;
+  if (!src || !zero || !ids || !head || !pack_no || !live || !slots || !flags || napi_get_value_uint32(env, argv[2], &from) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &to) != napi_ok || napi_get_value_uint32(env, argv[9], &count) != napi_ok) {
+    napi_throw_type_error(env, NULL, "indexClaim(ids, zero: Uint8Array, from, to, tIds: Uint8Array, head, packNo: Uint32Array, live: Uint8Array, slots: Int32Array, count, flags: Uint8Array)");
+    return NULL;
+  }
+  size_t cap = nhead, n = to >= from ? to - from : 0;
+  bool fits = to >= from && (size_t)to * 32 <= nsrc && to <= nzero && nflags >= n && nids >= cap * 32 && npack >= cap && nlive >= cap &&
+              (size_t)count + n <= cap && nslots > 0 && (nslots & (nslots - 1)) == 0 && ((size_t)count + n) * 2 <= nslots;
+  if (!fits) { napi_throw_range_error(env, NULL, "indexClaim: the table has no room for these chunks"); return NULL; }
+  size_t mask = nslots - 1;
+  uint32_t added = 0;
+  for (uint32_t i = from; i < to; i++) {
+    uint8_t* flag = flags + (i - from);
+    *flag = 0;
+    if (zero[i]) continue;
+    const uint8_t* e = src + (size_t)i * 32;
+    uint32_t h = le32(e);
+    size_t s = h & mask;
+    for (;;) {
+      int32_t k = slots[s];
+      if (k < 0) {
+        k = (int32_t)(count + added++);
+        memcpy(ids + (size_t)k * 32, e, 32);
+        head[k] = h;
+        live[k] = 1;
+        pack_no[k] = INDEX_PENDING;
+        slots[s] = k;
+        *flag = 1;
+        break;
+      }
+      if (head[k] == h && live[k] && memcmp(ids + (size_t)k * 32 + 4, e + 4, 28) == 0) {
+        *flag = pack_no[k] == INDEX_PENDING ? 2 : 0;
+        break;
+      }
+      s = (s + 1) & mask;
+    }
+  }
+  napi_value v;
+  CHECK(napi_create_uint32(env, added, &v));
+  return v;
+}
+
 // ---------------------------------------------------------------------------------- allocator
 //
 // shareMallocArenas(n): at most n malloc arenas for the whole process. Each thread otherwise gets
@@ -644,6 +711,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "sampledDistinct", NULL, sampled_distinct, NULL, NULL, NULL, napi_default, NULL },
     { "hasId", NULL, has_id, NULL, NULL, NULL, napi_default, NULL },
     { "indexInsert", NULL, index_insert, NULL, NULL, NULL, napi_default, NULL },
+    { "indexClaim", NULL, index_claim, NULL, NULL, NULL, napi_default, NULL },
     { "dataExtents", NULL, data_extents, NULL, NULL, NULL, napi_default, NULL },
     { "directWrite", NULL, direct_write, NULL, NULL, NULL, napi_default, NULL },
     { "mapRange", NULL, map_range, NULL, NULL, NULL, napi_default, NULL },
@@ -651,6 +719,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "shareMallocArenas", NULL, share_malloc_arenas, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  engine_register(env, exports);
   return exports;
 }
 

@@ -50,3 +50,34 @@ describe('ChunkIndex.loadIdx', () => {
     expect(viaNative.get(id(2 ** 20))).toBeUndefined();
   });
 });
+
+describe('ChunkIndex.claim', () => {
+  it('claims a batch natively exactly as in JavaScript: absent ids pending, a repeat within the batch is pending, zeros skipped', () => {
+    const build = () => {
+      const ix = new ChunkIndex();
+      for (let i = 0; i < 5000; i++) ix.set(id(i), i % 3 === 0 ? null : { pack: 'p', offset: i, storedLen: 1, rawLen: 1, codec: 0 });
+      return ix;
+    };
+    // 4000 chunks: known durable, known pending, new (some twice), and zero ones (no id).
+    const n = 4000;
+    const ids = Buffer.alloc(n * 32);
+    const zero = new Uint8Array(n);
+    for (let k = 0; k < n; k++) {
+      if (k % 11 === 0) zero[k] = 1;
+      else id(k % 7 === 0 ? 100_000 + (k % 50) : k * 3 + (k % 2) * 10_000).copy(ids, k * 32);
+    }
+    const viaJs = build();
+    const viaNative = build();
+    const a = viaJs.claim(ids, zero, 10, n, true);
+    const b = viaNative.claim(ids, zero, 10, n);
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(new Set(a)).toEqual(new Set([0, 1, 2]));
+    expect(viaNative.size).toBe(viaJs.size);
+    // Claimed ones are pending in both; zeros claimed nothing.
+    for (let k = 10; k < n; k++) {
+      const x = ids.subarray(k * 32, k * 32 + 32);
+      if (zero[k]) expect(a[k - 10]).toBe(0);
+      else expect([viaNative.isPending(x), viaNative.has(x)]).toEqual([viaJs.isPending(x), true]);
+    }
+  });
+});

@@ -198,6 +198,33 @@ export class ChunkIndex {
     }
   }
 
+  /**
+   * Claims the data chunks `from` to `to` of a named batch (`ids` 32 bytes each, `zero` flags the
+   * zero chunks, which have no id): an absent one is added pending. Per chunk, `flags` (from
+   * `from`) says 1: claimed now (the caller stores it), 2: pending (another backup's claim),
+   * 0: durable, or a zero chunk. `js` takes the JavaScript path even when the addon is there.
+   */
+  claim(ids: Uint8Array, zero: Uint8Array, from: number, to: number, js = false): Uint8Array {
+    const flags = new Uint8Array(Math.max(0, to - from));
+    if (native?.indexClaim && !js) {
+      this.reserve(to - from);
+      const added = native.indexClaim(ids, zero, from, to, this.ids, this.head, this.packNo, this.live, this.slots, this.count, flags) as number;
+      this.count += added;
+      this.liveCount += added;
+      return flags;
+    }
+    for (let k = from; k < to; k++) {
+      if (zero[k]) continue;
+      const e = this.find(ids, k * ID_BYTES);
+      if (e >= 0) flags[k - from] = this.packNo[e] === PENDING ? 2 : 0;
+      else {
+        this.packNo[this.findOrAdd(ids, k * ID_BYTES)] = PENDING;
+        flags[k - from] = 1;
+      }
+    }
+    return flags;
+  }
+
   /** Forgets every chunk whose durable location is `pack` (the pack was removed). */
   dropPack(pack: string): void {
     const p = this.packNos.get(pack);

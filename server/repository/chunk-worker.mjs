@@ -25,6 +25,8 @@ let slabs = [];
 /** Shared read slabs: incremental window batches are read into these (see the repository's readSlabs). */
 let readSlabs = [];
 let idKey = null;
+/** The repository's cut parameters ({ min, mask }). */
+let cut = null;
 const cctx = new zstd.CCtx();
 const dctx = new zstd.DCtx();
 /** Room a record may need: its header plus zstd's bound (or the raw bytes), plus the seal's nonce and tag. */
@@ -314,8 +316,6 @@ function giveBack(buf) {
  * bytes never cross threads: no transfers, no external-memory collections on either side).
  */
 const ownBuffers = new Map();
-/** Reads of at least this many bytes at a page-aligned position are mapped (see readInput). */
-const MAP_MIN = 1 << 20;
 const MAP_ALIGN = 4096;
 /** Bytes of `ownBuffers` kept for reuse: the repository's in-flight byte budget (3 segments per worker, 2 workers). */
 const OWN_KEEP_BYTES = 48 << 20;
@@ -337,8 +337,9 @@ function input(m) {
  */
 async function readInput(m) {
   // A whole segment of a file is mapped rather than read (no copy of every byte; holes cost
-  // nothing), when it lies within the file: a mapping past its end would fault.
-  if (native?.mapRange && m.reads.length === 3 && m.reads[0] % MAP_ALIGN === 0 && m.len >= MAP_MIN && m.reads[0] + m.len <= fs.fstatSync(m.fd).size) {
+  // nothing): the repository says when (one page-aligned read within the file; a mapping past
+  // its end would fault).
+  if (native?.mapRange && m.mapWhole) {
     const mapped = await native.mapRange(m.fd, m.reads[0], m.len);
     return { buf: Buffer.from(mapped), own: true, mapped };
   }
@@ -419,7 +420,7 @@ function fail(m, e) {
 }
 
 /** Operations on a segment's bytes: when the worker reads them itself, the read comes first. */
-const READS_INPUT = new Set(['chunk', 'rechunk', 'hash', 'rechunkMany']);
+const READS_INPUT = new Set(['name']);
 
 parentPort.on('message', (m) => {
   if (m.fd !== undefined && READS_INPUT.has(m.op)) {
@@ -436,7 +437,7 @@ parentPort.on('message', (m) => {
 function keptCuts(part) {
   const lengths = [];
   let pos = 0;
-  for (const b of part.boundaries) {
+  for (const b of part.bounds) {
     if (b > part.length) break;
     lengths.push(b - pos);
     pos = b;
@@ -449,60 +450,64 @@ function handle(m) {
   try {
     if (m.op === 'init') {
       encKey = m.encKey ? Buffer.from(m.encKey) : null;
+      cut = m.cut;
       idKey = m.idKey ? Buffer.from(m.idKey) : null;
       slabs = (m.slabs ?? []).map((sab) => Buffer.from(sab));
       readSlabs = (m.readSlabs ?? []).map((sab) => Buffer.from(sab));
-      // The repository's level (QUIESCE_ZSTD_LEVEL overrides it, for measurements).
-      cctx.setParameter(zstd.CParameter.compressionLevel, Number(process.env.QUIESCE_ZSTD_LEVEL ?? m.zstdLevel ?? 1));
+      cctx.setParameter(zstd.CParameter.compressionLevel, m.zstdLevel);
       parentPort.postMessage({ id: m.id, ok: true });
-    } else if (m.op === 'chunk' || m.op === 'rechunk' || m.op === 'hash') {
-      // Cut the buffer into chunks (content-defined, or the given lengths), name each one; zero
-      // chunks get no id. The buffer stays here for 'seal'.
+    } else if (m.op === 'name') {
+      // Cut each part of the bytes (content-defined, at the parent's cuts, or at given lengths) and
+      // name every chunk; zero chunks get no id. The bytes stay here for 'seal' unless not kept.
       const bytes = input(m);
       const { buf } = bytes;
-      let resynced = true;
-      let lengths = m.lengths;
-      // Cut and named in one pass when the ids are plain SHA-256 (an HMAC is keyed: JavaScript names those).
-      const named = m.op === 'chunk' && !idKey ? chunkNamed(buf, buf.length, m.final, m.base, m.cut) : null;
-      if (named) lengths = named.lengths;
-      else if (m.op === 'chunk') lengths = chunkLengths(buf, buf.length, m.final, m.base, m.cut);
-      else if (m.op === 'rechunk') ({ lengths, resynced } = rechunkLengths(buf, buf.length, m.final, m.boundaries, m.resyncAfter, m.base, m.cut));
-      const starts = new Float64Array(lengths.length);
-      for (let i = 0, p = 0; i < lengths.length; i++) {
-        starts[i] = p;
-        p += lengths[i];
+      const partCounts = [];
+      const resynced = [];
+      let starts;
+      let lengths;
+      let named = null;
+      const [only] = m.parts;
+      if (m.parts.length === 1 && only.mode === 'cdc' && only.resyncAfter === Infinity && only.at === 0 && !idKey) {
+        // A whole segment: cut and named in one pass when the ids are plain SHA-256 (an HMAC is keyed: JavaScript names those).
+        named = chunkNamed(buf.subarray(0, only.length), only.length, only.final, only.base, cut);
+        lengths = named?.lengths ?? chunkLengths(buf, only.length, only.final, only.base, cut);
+        partCounts.push(lengths.length);
+        resynced.push(only.final);
+        starts = new Float64Array(lengths.length);
+        let p = 0;
+        for (let i = 0; i < lengths.length; i++) {
+          starts[i] = p;
+          p += lengths[i];
+        }
+      } else {
+        starts = [];
+        lengths = [];
+        for (const part of m.parts) {
+          const sub = buf.subarray(part.at, part.at + part.length);
+          const r =
+            part.mode === 'keep'
+              ? keptCuts(part)
+              : part.mode === 'given'
+                ? { lengths: part.bounds, resynced: true }
+                : rechunkLengths(sub, sub.length, part.final, part.bounds, part.resyncAfter, part.base, cut);
+          partCounts.push(r.lengths.length);
+          resynced.push(r.resynced);
+          let p = part.at;
+          for (const l of r.lengths) {
+            starts.push(p);
+            lengths.push(l);
+            p += l;
+          }
+        }
       }
       const { ids, zero } = named ?? nameChunks(buf, starts, lengths);
       if (m.keep === false) {
         // Only the names were wanted: the buffer goes straight back.
         const back = release(bytes);
-        parentPort.postMessage({ id: m.id, ok: true, lengths, resynced, ids: ids.buffer, zero: zero.buffer, buf: back }, [ids.buffer, zero.buffer, ...(back ? [back] : [])]);
+        parentPort.postMessage({ id: m.id, ok: true, lengths, partCounts, resynced, ids: ids.buffer, zero: zero.buffer, buf: back }, [ids.buffer, zero.buffer, ...(back ? [back] : [])]);
         return;
       }
-      holdSegment(m, { ...bytes, starts, lengths, ids }, zero, { lengths, resynced });
-    } else if (m.op === 'rechunkMany') {
-      // Several incremental windows read into one buffer (one round trip instead of one each):
-      // each part is re-chunked on its own; the chunks of all parts are named in order.
-      const bytes = input(m);
-      const { buf } = bytes;
-      const partLengths = [];
-      const resynced = [];
-      const allStarts = [];
-      const allLengths = [];
-      for (const part of m.parts) {
-        const sub = buf.subarray(part.at, part.at + part.length);
-        const r = part.keepCuts ? keptCuts(part) : rechunkLengths(sub, sub.length, part.final, part.boundaries, part.resyncAfter, part.base, m.cut);
-        partLengths.push(r.lengths);
-        resynced.push(r.resynced);
-        let p = part.at;
-        for (const l of r.lengths) {
-          allStarts.push(p);
-          allLengths.push(l);
-          p += l;
-        }
-      }
-      const { ids, zero } = nameChunks(buf, allStarts, allLengths);
-      holdSegment(m, { ...bytes, starts: allStarts, lengths: allLengths, ids }, zero, { partLengths, resynced });
+      holdSegment(m, { ...bytes, starts, lengths, ids }, zero, { lengths, partCounts, resynced });
     } else if (m.op === 'seal') {
       // The new chunks of a segment as pack records (codec, stored length, raw length, id, payload),
       // one contiguous run the writer appends as it is; the segment's buffer goes back for reuse.

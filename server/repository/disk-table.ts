@@ -108,15 +108,23 @@ export class DiskTableBuilder {
     this.zeroTail = false;
   }
 
-  /** Entries `from` to `to` of another table, as they are, in one copy (zeros merge with neighbouring zeros). */
-  copy(t: DiskTable, from: number, to = from + 1): void {
-    if (from < to && !t.hasId(from)) {
-      this.zeros(t.length(from++));
-      if (from === to) return;
+  /**
+   * Entries `from` to `to` of another table, as they are, in one copy (zero runs at its start merge
+   * with zeros before them). `bytes`: what the entries cover, when the caller knows it.
+   */
+  copy(t: DiskTable, from: number, to = from + 1, bytes = -1): void {
+    while (from < to && !t.hasId(from)) {
+      const len = t.length(from++);
+      if (bytes >= 0) bytes -= len;
+      this.zeros(len);
     }
     if (from >= to) return;
     this.ensure(to - from);
-    for (let k = from; k < to; k++) this.size += t.length(k);
+    if (bytes < 0) {
+      bytes = 0;
+      for (let k = from; k < to; k++) bytes += t.length(k);
+    }
+    this.size += bytes;
     t.bytes.copy(this.buf, this.n * ENTRY_BYTES, from * ENTRY_BYTES, to * ENTRY_BYTES);
     this.n += to - from;
     this.zeroTail = !t.hasId(to - 1);

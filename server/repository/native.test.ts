@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,5 +45,67 @@ describe('native allocator setting', () => {
     expect(() => native.shareMallocArenas('two')).toThrow(/at least 1/);
     // Generous here (the test process keeps its threads' arenas; new threads share these).
     expect(native.shareMallocArenas(64)).toBe(true);
+  });
+});
+
+describe('native backup engine', () => {
+  const engineThere = () => {
+    if (native?.engineAvailable?.()) return true;
+    // In CI the addon and libzstd are always there.
+    expect(process.env.CI).toBeFalsy();
+    return false;
+  };
+
+  it('names chunks as node:crypto does: SHA-256, and HMAC-SHA-256 with a key, 16 at a time or one by one', () => {
+    if (!engineThere()) return;
+    const buf = randomBytes(1 << 20);
+    // Every length around the padding edges, then chunk-like lengths, at odd offsets.
+    const lengths = [...Array.from({ length: 200 }, (_, i) => i), 1000, 4095, 4096, 8191, 24576, 65535, 65536, ...Array.from({ length: 300 }, (_, i) => 8192 + ((i * 7919) % 57345))];
+    const starts = lengths.map((l, i) => (i * 104729) % (buf.length - l));
+    const key = randomBytes(32);
+    for (const impl of [0, 1]) {
+      for (const k of [null, key]) {
+        const ids: Uint8Array = native.engineHashMany(buf, Float64Array.from(starts), Float64Array.from(lengths), k, impl);
+        expect(ids.length).toBe(lengths.length * 32);
+        const bad = lengths.filter((l, i) => {
+          const want = (k ? createHmac('sha256', k) : createHash('sha256')).update(buf.subarray(starts[i]!, starts[i]! + l)).digest();
+          return !want.equals(Buffer.from(ids.buffer, ids.byteOffset + i * 32, 32));
+        });
+        expect(bad).toEqual([]);
+      }
+    }
+    expect([0, 1]).toContain(native.engineHashImpl());
+    expect(() => native.engineHashMany(buf, new Float64Array([buf.length]), new Float64Array([1]), null, -1)).toThrow(/outside the buffer/);
+  });
+
+  it('a read past the end of the source is a clear error; a segment is sealed once; bad arguments are refused', async () => {
+    if (!engineThere()) return;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-engine-'));
+    const file = path.join(dir, 'disk.raw');
+    fs.writeFileSync(file, randomBytes(100_000));
+    const fd = fs.openSync(file, 'r');
+    const part = (length: number) => new Float64Array([0, length, 0, 1, 0, Infinity, 0, 0]);
+    const mask = (((1 << 14) - 1) << 18) >>> 0;
+    try {
+      await expect(native.engineName(2, null, fd, new Float64Array([50_000, 0, 100_000]), 100_000, false, part(100_000), new Float64Array(0), 8192, mask, null, true)).rejects.toThrow(
+        /the source ends before byte 150000 \(read 50000 of 100000 bytes at 50000\)/,
+      );
+      const named = await native.engineName(2, null, fd, new Float64Array([0, 0, 100_000]), 100_000, false, part(100_000), new Float64Array(0), 8192, mask, null, true);
+      const total = Array.from(named.lengths as Uint32Array).reduce((a, b) => a + b, 0);
+      expect(total).toBe(100_000);
+      const slab = Buffer.alloc(1 << 20);
+      const sealed = await native.engineSeal(named.seg, Uint32Array.from([0]), slab, 1, null);
+      expect(sealed.blob).toBeNull();
+      // A record: codec, stored length, raw length, id, payload (random bytes are stored raw).
+      expect([slab[0], slab.readUInt32LE(5), slab.subarray(9, 41).equals(Buffer.from(named.ids.subarray(0, 32)))]).toEqual([0, named.lengths[0], true]);
+      expect(() => native.engineSeal(named.seg, Uint32Array.from([0]), slab, 1, null)).toThrow(/already sealed or dropped/);
+      native.engineDrop(named.seg);
+      expect(() => native.engineName(2, null, -1, new Float64Array(0), 10, false, part(10), new Float64Array(0), 8192, mask, null, true)).toThrow(/source buffer or a descriptor/);
+      expect(() => native.engineName(2, new Uint8Array(10), -1, new Float64Array(0), 10, false, part(20), new Float64Array(0), 8192, mask, null, true)).toThrow(/outside the bytes/);
+      expect(() => native.engineSeal({}, Uint32Array.from([0]), null, 1, null)).toThrow(/engineSeal/);
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

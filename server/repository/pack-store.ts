@@ -25,7 +25,9 @@ export function encodeIdx(entries: Array<{ id: Buffer } & Omit<IndexEntry, 'pack
   entries.forEach((e, i) => {
     const o = 8 + i * IDX_ENTRY_BYTES;
     e.id.copy(buf, o);
-    buf.writeBigUInt64LE(BigInt(e.offset), o + ID_BYTES);
+    // As two words: a BigInt per entry cost more than the rest of the entry.
+    buf.writeUInt32LE(e.offset % 2 ** 32, o + ID_BYTES);
+    buf.writeUInt32LE(Math.floor(e.offset / 2 ** 32), o + ID_BYTES + 4);
     buf.writeUInt32LE(e.storedLen, o + ID_BYTES + 8);
     buf.writeUInt32LE(e.rawLen, o + ID_BYTES + 12);
     buf.writeUInt8(e.codec, o + ID_BYTES + 16);
@@ -245,11 +247,12 @@ export class PackStore {
 
   /**
    * Appends a run of records; returns once it is queued within the writer's memory budget (not yet
-   * durable: `flush` makes it so). A write that fails fails the next `flush`, and its chunks stop counting as stored.
+   * durable: `flush` makes it so). A write that fails fails the next `flush`, and its chunks stop
+   * counting as stored. `claimed`: the caller has already made them pending in the index.
    */
-  async appendRecords(run: RecordRun, written?: () => void): Promise<void> {
+  async appendRecords(run: RecordRun, written?: () => void, claimed = false): Promise<void> {
     if (this.failure) throw this.failure;
-    this.markPending(run.entries);
+    if (!claimed) this.markPending(run.entries);
     if (!this.current) {
       const name = `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
       const tmp = path.join(this.dir, `.tmp-${name}.pack`);

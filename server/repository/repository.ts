@@ -42,7 +42,10 @@ import type {
 } from './types';
 import { ByteBudget } from './byte-budget';
 import { DiskTableBuilder, type DiskTable } from './disk-table';
-import { WorkerPool } from './worker-pool';
+import { ParentCuts } from './parent-cuts';
+import { WorkerPool, defaultLanes } from './worker-pool';
+import { BlobSlabs, BufferPool, SLAB_BYTES } from './buffers';
+import { createChunkEngine, type BatchBytes, type ChunkEngine, type NamePart, type SegmentHandle } from './chunk-engine';
 import { MASK_BITS, MAX_CHUNK, MIN_CHUNK, SEGMENT, maskOf } from './chunker.mjs';
 
 /** Re-chunking reads this far past a changed extent, hoping to fall back on old cuts… */
@@ -59,18 +62,14 @@ const MERGE_GAP = 64 * 1024;
  * on the benchmark's day of guest writes, 0.7 s instead of 1.2 s of work, and fewer bytes stored).
  */
 const CDC_EXTENT_MIN = 1 << 20;
-/** Incremental windows go to a worker in batches of up to this many bytes (one read buffer, one message). */
+/** Incremental windows go to the engine in batches of up to this many bytes (one read buffer, one call). */
 const WINDOW_BATCH_BYTES = 2 << 20;
 /** Chunk bytes per restore batch (so that a batch's raw bytes fit a 4 MiB pooled buffer). */
 const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK;
 
-/** A segment's bytes as a worker gets them: a buffer handed over, or reads of a descriptor it does itself. */
-interface SegmentBytes {
-  msg: { buf: ArrayBuffer; len: number } | { fd: number; reads: number[]; len: number; readSlab?: number };
-  transfer: ArrayBuffer[];
-  /** Called once the worker is done with the bytes (sealed or dropped them, or failed). */
-  done?: () => void;
-}
+/** Segments of at least this many bytes, page-aligned and within the file, are mapped by the engine rather than copied. */
+const MAP_MIN = 1 << 20;
+const MAP_ALIGN = 4096;
 
 function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new RepositoryError('CONFLICT', 'backup aborted');
@@ -110,7 +109,7 @@ interface BackupRun {
  * chunk (unset for zeros). No object per chunk: a day's incremental names tens of thousands.
  */
 interface Named {
-  lengths: number[];
+  lengths: ArrayLike<number>;
   ids: Buffer;
   zero: Uint8Array;
   from: number;
@@ -135,51 +134,16 @@ function appendNamed(b: DiskTableBuilder, c: Named): void {
   }
 }
 
-/** The first of `starts` (ascending chunk starts) after `x`: a binary search. */
-function firstAfter(starts: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = starts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (starts[mid]! <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** The first of `starts` at or after `x` (offsets are whole bytes). */
-function firstAtOrAfter(starts: Float64Array, x: number): number {
-  return firstAfter(starts, x - 1);
-}
-
-/** The last chunk start at or before `x` (the first chunk starts at 0). */
-function boundaryAtOrBefore(starts: Float64Array, x: number): number {
-  return starts[Math.max(0, firstAfter(starts, x) - 1)]!;
-}
-
-/** The first chunk start at or after `x`; the disk's end after the last chunk. */
-function boundaryAtOrAfter(starts: Float64Array, size: number, x: number): number {
-  const k = firstAtOrAfter(starts, x);
-  return k < starts.length ? starts[k]! : size;
-}
-
-/** The chunk starts in [from, end], relative to `from`. */
-function boundariesIn(starts: Float64Array, from: number, end: number): number[] {
-  const out: number[] = [];
-  for (let k = firstAfter(starts, from); k < starts.length && starts[k]! <= end; k++) out.push(starts[k]! - from);
-  return out;
-}
-
 /** An incremental window: [start, end) is read; chunks are re-cut past `resyncAfter` until they meet the parent's. */
 type ChangedWindow = { start: number; resyncAfter: number; end: number; segEnd: number; keepCuts: boolean };
 
 /**
- * The windows an incremental reads for `extents` over a parent cut at `starts`: within one
- * segment each, merged when close. A long extent (CDC_EXTENT_MIN) is read from the parent's
- * boundary before it to its end plus a lookahead, and re-chunked; a short one keeps the parent's
- * cuts, from the boundary before it to the boundary after it.
+ * The windows an incremental reads for `extents` over a parent cut at `cuts`: within one segment
+ * each, merged when close. A long extent (CDC_EXTENT_MIN) is read from the parent's boundary
+ * before it to its end plus a lookahead, and re-chunked; a short one keeps the parent's cuts, from
+ * the boundary before it to the boundary after it.
  */
-function planWindows(changed: Extent[], starts: Float64Array, size: number): ChangedWindow[] {
+function planWindows(changed: Extent[], cuts: ParentCuts, size: number): ChangedWindow[] {
   const wins: ChangedWindow[] = [];
   const extents = changed.filter(([, l]) => l > 0).sort((a, b) => a[0] - b[0]);
   for (const [off, len] of extents) {
@@ -187,8 +151,8 @@ function planWindows(changed: Extent[], starts: Float64Array, size: number): Cha
     for (let a = off; a < off + len; ) {
       const segEnd = Math.min(size, (Math.floor(a / SEGMENT) + 1) * SEGMENT);
       const b = Math.min(off + len, segEnd);
-      const start = Math.max(boundaryAtOrBefore(starts, a), segEnd - SEGMENT);
-      const end = Math.min(segEnd, keepCuts ? boundaryAtOrAfter(starts, size, b) : b + RESYNC_LOOKAHEAD);
+      const start = Math.max(cuts.atOrBefore(a), segEnd - SEGMENT);
+      const end = Math.min(segEnd, keepCuts ? cuts.atOrAfter(b) : b + RESYNC_LOOKAHEAD);
       const w: ChangedWindow = { start, resyncAfter: b, end, segEnd, keepCuts };
       const last = wins[wins.length - 1];
       if (last && last.segEnd === w.segEnd && (last.keepCuts && w.keepCuts ? w.start <= last.end : w.start <= last.end + MERGE_GAP)) {
@@ -275,86 +239,6 @@ function expandChunks(t: DiskTable, size: number): ChunkTable {
   return c;
 }
 
-/** Chunks `from` to `to` of an expanded table, into a new table: runs of whole entries in one copy. */
-function appendParent(b: DiskTableBuilder, p: ChunkTable, from: number, to: number): void {
-  for (let k = from; k < to; ) {
-    const ref = p.ref[k]!;
-    if (ref < 0) {
-      b.zeros(p.length[k++]!);
-      continue;
-    }
-    // Data chunks are whole entries; a zero run is whole when all its pieces are in the span.
-    let m = k + 1;
-    while (m < to && p.ref[m] === ref + (m - k)) m++;
-    b.copy(p.table, ref, ref + (m - k));
-    k = m;
-  }
-}
-
-/**
- * Buffers that workers hand back after sealing, read into again: power-of-two size classes from
- * 64 KiB to a segment, at most `maxBytes` kept. Reads fill a prefix; the worker is told the length.
- */
-class BufferPool {
-  private readonly free = new Map<number, ArrayBuffer[]>();
-  private kept = 0;
-  constructor(private readonly maxBytes: number) {}
-  static classOf(length: number): number {
-    let c = 64 << 10;
-    while (c < length) c *= 2;
-    return c;
-  }
-  take(length: number): ArrayBuffer {
-    const c = BufferPool.classOf(length);
-    const ab = this.free.get(c)?.pop();
-    if (ab) {
-      this.kept -= c;
-      return ab;
-    }
-    return new ArrayBuffer(c);
-  }
-  give(ab: ArrayBuffer | null | undefined): void {
-    if (!ab || ab.byteLength !== BufferPool.classOf(ab.byteLength) || ab.byteLength > SEGMENT || this.kept + ab.byteLength > this.maxBytes) return;
-    const list = this.free.get(ab.byteLength) ?? [];
-    list.push(ab);
-    this.free.set(ab.byteLength, list);
-    this.kept += ab.byteLength;
-  }
-}
-
-/** A record blob slab holds the records of one segment (8 MiB of chunks at their largest). */
-const SLAB_BYTES = SEGMENT + (SEGMENT >> 6) + (1 << 20);
-
-/**
- * Slabs of memory shared with the workers (sent once, when the repository opens): a worker seals
- * into slab i, the pack writer writes from it, then it is free. Taking one waits for a free slab.
- */
-class BlobSlabs {
-  readonly all: SharedArrayBuffer[];
-  private readonly free: number[];
-  private readonly waiting: Array<(i: number) => void> = [];
-  constructor(count: number, bytes: number) {
-    this.all = Array.from({ length: count }, () => new SharedArrayBuffer(bytes));
-    this.free = this.all.map((_, i) => i);
-  }
-  take(): Promise<number> {
-    const i = this.free.pop();
-    return i !== undefined ? Promise.resolve(i) : new Promise((r) => this.waiting.push(r));
-  }
-  /** A free slab now, or null. */
-  tryTake(): number | null {
-    return this.free.pop() ?? null;
-  }
-  release(i: number): void {
-    const next = this.waiting.shift();
-    if (next) next(i);
-    else this.free.push(i);
-  }
-  view(i: number, length: number): Buffer {
-    return Buffer.from(this.all[i]!, 0, length);
-  }
-}
-
 /** Bounded parallelism, results in any order: a slow item does not hold up the others. */
 async function unordered<T>(items: T[], width: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -388,31 +272,28 @@ export class FilesystemRepository implements Repository {
   private readonly cut: { min: number; mask: number };
   private readonly keys: RepoKeys | null;
   private readonly packs: PackStore;
+  /** Worker threads: restores and verification (and backups when the native engine is not available). */
   private readonly pool: WorkerPool;
+  /** What names a backup's bytes and seals its new chunks. */
+  readonly engine: ChunkEngine;
   /** Buffers in flight (memory stays bounded however many images run at once). */
   private readonly inflight: ByteBudget;
   /**
-   * Incremental window batches in flight (also within `inflight`): two per worker, one being
-   * hashed and sealed while the next is read. Each is read into a shared read slab, fresh memory
-   * the first time it is used: every slab more is 512 more page faults, and on a host short of
-   * memory a fault costs 20–45 µs. Four per worker were no faster on an 8-disk day of writes
+   * Incremental window batches in flight (also within `inflight`): two per engine lane, one being
+   * hashed and sealed while the next is read. Each is read into a buffer that is fresh memory the
+   * first time it is used: every buffer more is 512 more page faults, and on a host short of
+   * memory a fault costs 20–45 µs. Four per lane were no faster on an 8-disk day of writes
    * (0.89 s either way, median of 5 runs) and faulted 3.5 K more pages.
    */
   private readonly windows: ByteBudget;
   private readonly buffers: BufferPool;
   /**
-   * Record blobs: a worker seals a segment's new chunks into one of these shared slabs, the pack
+   * Record blobs: the engine seals a segment's new chunks into one of these shared slabs, the pack
    * writer writes it from there, then the slab is free again. Nothing is allocated or handed over
-   * per segment (fresh blobs cost page faults in the worker and, as external memory moving between
-   * threads, frequent full collections on the main thread).
+   * per segment (fresh blobs cost page faults and, as external memory moving between threads,
+   * frequent full collections on the main thread).
    */
   private readonly slabs = new BlobSlabs(12, SLAB_BYTES);
-  /**
-   * Incremental window batches are read into these, by whichever worker gets the batch (the
-   * `windows` budget keeps no more than this in flight). Buffers of each worker's own were faulted
-   * in as each worker's peak, not the pool's: 28 MB of them for an 8-disk day of writes, 8 MB of slabs now.
-   */
-  private readonly readSlabs: BlobSlabs;
   /**
    * Stores whose new chunks are claimed (pending in the index) but not yet handed to the pack
    * writer: sealing, or waiting for a slab. Another backup may already count on those chunks, and
@@ -421,24 +302,27 @@ export class FilesystemRepository implements Repository {
   private readonly sealing = new Set<Promise<void>>();
   private ready: Promise<void>;
 
-  constructor(dir: string, config: RepoConfig, keys: RepoKeys | null, pool: WorkerPool) {
+  constructor(dir: string, config: RepoConfig, keys: RepoKeys | null, opts: { workers?: number; engine?: 'native' | 'workers' } = {}) {
     this.path = dir;
     this.config = config;
     // Cut the way this repository always has (its parents were cut so).
     this.cut = { min: config.chunker.min, mask: maskOf(config.chunker.maskBits) };
     this.keys = keys;
-    this.pool = pool;
-    this.inflight = new ByteBudget(pool.size * 3 * SEGMENT);
-    this.windows = new ByteBudget(pool.size * 2 * WINDOW_BATCH_BYTES);
-    const readSlabs = new BlobSlabs(pool.size * 2, WINDOW_BATCH_BYTES);
-    this.readSlabs = readSlabs;
-    this.buffers = new BufferPool(pool.size * 4 * SEGMENT);
+    // The repository's level (QUIESCE_ZSTD_LEVEL overrides it, for measurements).
+    const zstdLevel = Number(process.env.QUIESCE_ZSTD_LEVEL ?? config.compression?.level ?? DEFAULT_ZSTD_LEVEL);
+    // Incremental window batches are read into these by the worker that gets the batch (the
+    // `windows` budget keeps no more than this in flight): 8 MB of slabs for an 8-disk day of
+    // writes, where buffers of each worker's own were faulted in as each one's peak (28 MB).
+    const lanes = opts.workers ?? defaultLanes();
+    const readSlabs = new BlobSlabs(lanes * 2, WINDOW_BATCH_BYTES);
+    this.pool = new WorkerPool(lanes, { op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, cut: this.cut, slabs: this.slabs.all, readSlabs: readSlabs.all, zstdLevel });
+    this.buffers = new BufferPool(lanes * 4 * SEGMENT);
+    this.engine = createChunkEngine({ prefer: opts.engine, pool: this.pool, slabs: this.slabs, readSlabs, readSlabBytes: WINDOW_BATCH_BYTES, buffers: this.buffers, config: { cut: this.cut, keys, zstdLevel } });
+    this.inflight = new ByteBudget(this.engine.lanes * 3 * SEGMENT);
+    this.windows = new ByteBudget(this.engine.lanes * 2 * WINDOW_BATCH_BYTES);
     const packs = new PackStore(path.join(dir, 'packs'));
     this.packs = packs;
-    this.ready = (async () => {
-      // The workers start while the index loads.
-      await Promise.all([pool.broadcast({ op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, slabs: this.slabs.all, readSlabs: readSlabs.all, zstdLevel: config.compression?.level ?? DEFAULT_ZSTD_LEVEL }), packs.refresh()]);
-    })();
+    this.ready = packs.refresh();
   }
 
   private pointFile(id: string): string {
@@ -479,7 +363,9 @@ export class FilesystemRepository implements Repository {
         await fh.close();
       }
     });
-    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    // Plain code-unit order (ISO times, ASCII ids): localeCompare would load ICU's collation data first.
+    const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+    return out.sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.id, b.id));
   }
 
   async listPoints(filter: { series?: string } = {}): Promise<PointSummary[]> {
@@ -592,68 +478,44 @@ export class FilesystemRepository implements Repository {
   }
 
   /**
-   * Chunks, names and (for new chunks) seals one buffer in a worker; new chunks go to the pack
-   * writer. Returns the chunks in order (zeros have no id).
+   * Names the parts of one batch of bytes in the engine and stores the new chunks (claimed in the
+   * index, sealed into pack records, handed to the pack writer). Returns each part's chunks in
+   * order (zeros have no id) and whether it resynced.
    */
-  private async ingest(bytes: SegmentBytes, run: BackupRun, op: { op: 'chunk'; final: boolean; base: number } | { op: 'rechunk'; final: boolean; base: number; boundaries: number[]; resyncAfter: number }): Promise<{ chunks: Named; resynced: boolean }> {
-    const w = this.pool.pick();
-    const seg = randomUUID();
-    try {
-      const h = await this.pool.call<{ lengths: number[]; resynced: boolean; ids: ArrayBuffer; zero: ArrayBuffer }>(w, { ...op, cut: this.cut, seg, ...bytes.msg }, bytes.transfer);
-      const chunks: Named = { lengths: h.lengths, ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), from: 0, to: h.lengths.length };
-      await this.store(w, seg, chunks, run);
-      return { chunks, resynced: h.resynced };
-    } finally {
-      bytes.done?.();
-    }
-  }
-
-  /** Several incremental windows, read into one buffer, re-chunked and stored with one round trip each way. */
-  private async ingestMany(bytes: SegmentBytes, run: BackupRun, parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number; keepCuts: boolean }>): Promise<Array<{ chunks: Named; resynced: boolean }>> {
-    const w = this.pool.pick();
-    const seg = randomUUID();
-    let h: { partLengths: number[][]; resynced: boolean[]; ids: ArrayBuffer; zero: ArrayBuffer };
-    let all: Named;
-    try {
-      h = await this.pool.call(w, { op: 'rechunkMany', cut: this.cut, seg, parts, ...bytes.msg }, bytes.transfer);
-      const lengths = h.partLengths.flat();
-      all = { lengths, ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), from: 0, to: lengths.length };
-      await this.store(w, seg, all, run);
-    } finally {
-      bytes.done?.();
-    }
+  private async ingest(bytes: BatchBytes, run: BackupRun, parts: NamePart[]): Promise<Array<{ chunks: Named; resynced: boolean }>> {
+    const h = await this.engine.name(bytes, parts, true);
+    const all: Named = { lengths: h.lengths, ids: h.ids, zero: h.zero, from: 0, to: h.lengths.length };
+    await this.store(h.seg!, all, run);
     let k = 0;
-    return h.partLengths.map((ls, i) => {
+    return parts.map((_, i) => {
+      const n = h.partCounts[i]!;
       // Written out, not spread: every Named has one shape (a spread one deoptimised appendNamed, 'wrong map').
-      const chunks: Named = { lengths: all.lengths, ids: all.ids, zero: all.zero, from: k, to: k + ls.length };
-      k += ls.length;
-      return { chunks, resynced: h.resynced[i]! };
+      const chunks: Named = { lengths: all.lengths, ids: all.ids, zero: all.zero, from: k, to: k + n };
+      k += n;
+      return { chunks, resynced: !!h.resynced[i] };
     });
   }
 
   /**
-   * The chunks a worker named (it still holds their bytes): new ones are claimed in the index and
-   * sealed into pack records by the same worker; the worker hands the buffer back.
+   * The chunks the engine named (it still holds their bytes): new ones are claimed in the index and
+   * sealed into pack records; the engine lets the bytes go.
    */
-  private async store(w: number, seg: string, named: Named, run: BackupRun): Promise<void> {
+  private async store(seg: SegmentHandle, named: Named, run: BackupRun): Promise<void> {
     await run.indexed;
-    const { lengths, zero } = named;
+    const { from, to } = named;
+    // Claimed in one pass (in C when the addon is there): a new chunk is pending from here on.
+    const flags = this.packs.index.claim(named.ids, named.zero, from, to);
     const fresh: number[] = [];
-    for (let k = 0; k < lengths.length; k++) {
-      if (zero[k]) continue;
-      const id = namedId(named, k);
-      if (!this.packs.has(id)) {
-        this.packs.index.set(id, null);
-        fresh.push(k);
-        run.unconfirmed.push(id);
-      } else if (this.packs.index.isPending(id)) run.unconfirmed.push(id);
+    for (let k = from; k < to; k++) {
+      const f = flags[k - from]!;
+      if (f === 1) fresh.push(k);
+      if (f !== 0) run.unconfirmed.push(namedId(named, k));
     }
     if (fresh.length === 0) {
-      const d = await this.pool.call<{ buf: ArrayBuffer | null }>(w, { op: 'drop', seg });
-      this.buffers.give(d.buf);
+      await this.engine.drop(seg);
       return;
     }
-    const handing = this.seal(w, seg, named, fresh, run);
+    const handing = this.seal(seg, named, fresh, run);
     this.sealing.add(handing);
     try {
       await handing;
@@ -663,7 +525,7 @@ export class FilesystemRepository implements Repository {
   }
 
   /** Seals the claimed chunks `fresh` of a named segment into pack records and hands them to the writer. */
-  private async seal(w: number, seg: string, named: Named, fresh: number[], run: BackupRun): Promise<void> {
+  private async seal(seg: SegmentHandle, named: Named, fresh: number[], run: BackupRun): Promise<void> {
     const { lengths } = named;
     // The slab the records are sealed into, freed once: when the writer is done with it, or when
     // they did not go there (too big for a slab) or never reached the writer.
@@ -677,14 +539,13 @@ export class FilesystemRepository implements Repository {
       // Room for the records at their largest (header, zstd's bound, the seal's nonce and tag).
       const room = fresh.reduce((a, k) => a + lengths[k]! + (lengths[k]! >> 7) + 160, 0);
       if (room <= SLAB_BYTES) slab = await this.slabs.take();
-      const s = await this.pool.call<{ codecs: Uint8Array; storedLen: Uint32Array; at: Float64Array; blob: ArrayBuffer | null; blobLen: number; buf: ArrayBuffer | null }>(w, { op: 'seal', seg, indices: fresh, slab });
-      this.buffers.give(s.buf);
+      const s = await this.engine.seal(seg, fresh, slab);
       // In the slab, or (records bigger than a slab) in a blob of its own.
-      const blob = s.blob ? Buffer.from(s.blob, 0, s.blobLen) : this.slabs.view(slab!, s.blobLen);
+      const blob = s.blob ?? this.slabs.view(slab!, s.blobLen);
       if (s.blob) freeSlab();
       const entries = fresh.map((k, j) => ({ id: namedId(named, k), at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: lengths[k]!, codec: s.codecs[j]! }));
       // Appends fail only before the writer takes the blob.
-      await this.packs.appendRecords({ blob, entries }, freeSlab);
+      await this.packs.appendRecords({ blob, entries }, freeSlab, true);
       run.totals.storedBytesAdded += blob.length;
     } catch (e) {
       freeSlab();
@@ -706,11 +567,11 @@ export class FilesystemRepository implements Repository {
   }
 
   /**
-   * The bytes of `slices` ([offset, length] of the disk, laid end to end) for a worker: a source
-   * with a descriptor is read by the worker itself; any other is read here into a pooled buffer
-   * that is handed over.
+   * The bytes of `slices` ([offset, length] of the disk, laid end to end) for the engine: a source
+   * with a descriptor is read by the engine itself; any other is read here into a pooled buffer
+   * (or one the source made, when it made a whole one).
    */
-  private async readSlices(d: BackupDiskInput, slices: Array<[number, number]>, run: BackupRun): Promise<SegmentBytes> {
+  private async readSlices(d: BackupDiskInput, slices: Array<[number, number]>, run: BackupRun): Promise<BatchBytes> {
     if (run.input.signal?.aborted) throw abortError(run.input.signal);
     const len = slices.reduce((a, [, l]) => a + l, 0);
     if (d.source.fd !== undefined) {
@@ -721,22 +582,22 @@ export class FilesystemRepository implements Repository {
         at += l;
       }
       run.totals.bytesRead += len;
-      const slab = len <= WINDOW_BATCH_BYTES ? this.readSlabs.tryTake() : null;
-      if (slab === null) return { msg: { fd: d.source.fd, reads, len }, transfer: [] };
-      return { msg: { fd: d.source.fd, reads, len, readSlab: slab }, transfer: [], done: () => this.readSlabs.release(slab) };
+      const [first] = slices[0]!;
+      const mapWhole = slices.length === 1 && first % MAP_ALIGN === 0 && len >= MAP_MIN && first + len <= d.source.sizeBytes;
+      return { fd: d.source.fd, reads, len, mapWhole };
     }
     if (slices.length === 1 && !d.source.readInto) {
-      // A fresh buffer that owns its whole ArrayBuffer is handed to the worker as it is (transferred, not copied).
       const [off] = slices[0]!;
       const data = await d.source.read(off, len);
       if (data.byteLength !== len) throw new RepositoryError('INTERNAL', `disk ${d.index}: read ${data.byteLength} of ${len} bytes at ${off}`);
       run.totals.bytesRead += len;
-      if (data.byteOffset === 0 && data.buffer.byteLength === len && data.buffer instanceof ArrayBuffer) return { msg: { buf: data.buffer, len }, transfer: [data.buffer] };
+      // A fresh buffer that owns its whole ArrayBuffer goes to the engine as it is.
+      if (data.byteOffset === 0 && data.buffer.byteLength === len && data.buffer instanceof ArrayBuffer) return { buf: data.buffer, len };
       const ab = this.buffers.take(len);
       new Uint8Array(ab).set(data);
-      return { msg: { buf: ab, len }, transfer: [ab] };
+      return { buf: ab, len };
     }
-    // Into a buffer a worker handed back: no allocation, no page faults, nothing for the GC.
+    // Into a buffer the engine handed back: no allocation, no page faults, nothing for the GC.
     const ab = this.buffers.take(len);
     let at = 0;
     await Promise.all(
@@ -746,7 +607,7 @@ export class FilesystemRepository implements Repository {
         return p;
       }),
     );
-    return { msg: { buf: ab, len }, transfer: [ab] };
+    return { buf: ab, len };
   }
 
   /** A full read, segment by segment, in parallel; segments with no allocated data are not read. */
@@ -761,8 +622,9 @@ export class FilesystemRepository implements Repository {
     const out = new DiskTableBuilder(Math.ceil(size / (16 << 10)));
     await pipeline(
       segments,
-      this.pool.size * 2,
-      async ([off, end, hasData]) => (hasData ? this.inflight.run(end - off, run.rank, async () => (await this.ingest(await this.readSlices(d, [[off, end - off]], run), run, { op: 'chunk', final: true, base: off })).chunks) : null),
+      this.engine.lanes * 2,
+      async ([off, end, hasData]) =>
+        hasData ? this.inflight.run(end - off, run.rank, async () => (await this.ingest(await this.readSlices(d, [[off, end - off]], run), run, [{ at: 0, length: end - off, base: off, final: true, mode: 'cdc', bounds: [], resyncAfter: Infinity }]))[0]!.chunks) : null,
       (chunks, i) => {
         const [off, end] = segments[i]!;
         if (chunks) appendNamed(out, chunks);
@@ -803,15 +665,15 @@ export class FilesystemRepository implements Repository {
     };
     await pipeline(
       segments,
-      this.pool.size * 2,
+      this.engine.lanes * 2,
       async (sg) => {
         const lengths = Array.from(parent.length.subarray(sg.first, sg.last));
         if (!sg.hasData) return { ids: null, zero: null, lengths };
         return this.inflight.run(sg.end - sg.off, run.rank, async () => {
           const bytes = await this.readSlices(d, [[sg.off, sg.end - sg.off]], run);
-          const h = await this.pool.call<{ ids: ArrayBuffer; zero: ArrayBuffer; buf: ArrayBuffer | null }>(this.pool.pick(), { op: 'hash', keep: false, lengths, ...bytes.msg }, bytes.transfer);
-          this.buffers.give(h.buf);
-          return { ids: Buffer.from(h.ids), zero: new Uint8Array(h.zero), lengths };
+          // Only the names: hashed at the parent's cuts, nothing kept.
+          const h = await this.engine.name(bytes, [{ at: 0, length: sg.end - sg.off, base: sg.off, final: true, mode: 'given', bounds: lengths, resyncAfter: 0 }], false);
+          return { ids: h.ids, zero: h.zero, lengths };
         });
       },
       (r, i) => {
@@ -841,9 +703,8 @@ export class FilesystemRepository implements Repository {
    */
   private async backupChanged(d: BackupDiskInput, parentEntries: DiskTable, run: BackupRun): Promise<DiskTable> {
     const size = d.source.sizeBytes;
-    const parent = expandChunks(parentEntries, size);
-    const starts = parent.start;
-    const wins = planWindows(d.changedExtents!, starts, size);
+    const cuts = new ParentCuts(parentEntries);
+    const wins = planWindows(d.changedExtents!, cuts, size);
     type Result = { start: number; end: number; chunks: Named[] };
     const results = new Array<Result>(wins.length);
     /**
@@ -853,10 +714,10 @@ export class FilesystemRepository implements Repository {
     const carryOn = async (w: ChangedWindow, from: number, chunks: Named[], end: number): Promise<Result> => {
       for (;;) {
         // Outside the byte budget: these reads are small and rare, and the caller may hold budget.
-        const r = await this.ingest(await this.readSlices(d, [[from, end - from]], run), run, { op: 'rechunk', final: end === w.segEnd, base: from, boundaries: boundariesIn(starts, from, end), resyncAfter: Math.max(0, w.resyncAfter - from) });
-        chunks.push(r.chunks);
-        from += namedBytes(r.chunks);
-        if (r.resynced) return { start: w.start, end: from, chunks };
+        const [r] = await this.ingest(await this.readSlices(d, [[from, end - from]], run), run, [{ at: 0, length: end - from, base: from, final: end === w.segEnd, mode: 'cdc', bounds: cuts.between(from, end), resyncAfter: Math.max(0, w.resyncAfter - from) }]);
+        chunks.push(r!.chunks);
+        from += namedBytes(r!.chunks);
+        if (r!.resynced) return { start: w.start, end: from, chunks };
         if (end === w.segEnd) throw new RepositoryError('INTERNAL', 'chunking did not end at the segment end');
         end = Math.min(w.segEnd, Math.max(end, from) + RESYNC_STEP);
       }
@@ -866,21 +727,21 @@ export class FilesystemRepository implements Repository {
     const batchBytes = (batch: number[]) => batch.reduce((a, i) => a + wins[i]!.end - wins[i]!.start, 0);
     await pipeline(
       batches,
-      this.pool.size * 4,
+      this.engine.lanes * 4,
       (batch) => {
         const bytes = batchBytes(batch);
         return this.windows.run(Math.max(WINDOW_BATCH_BYTES, bytes), run.rank, () => this.inflight.run(bytes, run.rank, async () => {
-          const parts: Array<{ at: number; length: number; base: number; final: boolean; boundaries: number[]; resyncAfter: number; keepCuts: boolean }> = [];
+          const parts: NamePart[] = [];
           const slices: Array<[number, number]> = [];
           let at = 0;
           for (const i of batch) {
             const w = wins[i]!;
             const length = w.end - w.start;
-            parts.push({ at, length, base: w.start, final: w.end === w.segEnd, boundaries: boundariesIn(starts, w.start, w.end), resyncAfter: w.resyncAfter - w.start, keepCuts: w.keepCuts });
+            parts.push({ at, length, base: w.start, final: w.end === w.segEnd, mode: w.keepCuts ? 'keep' : 'cdc', bounds: cuts.between(w.start, w.end), resyncAfter: w.resyncAfter - w.start });
             slices.push([w.start, length]);
             at += length;
           }
-          const rs = await this.ingestMany(await this.readSlices(d, slices, run), run, parts);
+          const rs = await this.ingest(await this.readSlices(d, slices, run), run, parts);
           // The rare window that did not resync within its lookahead goes on alone.
           return Promise.all(
             rs.map((r, j) => {
@@ -905,7 +766,6 @@ export class FilesystemRepository implements Repository {
     // the start of the next one is redone from its resync point (rare: edits close together).
     const out = new DiskTableBuilder(parentEntries.n + results.reduce((a, r) => a + r.chunks.reduce((x, c) => x + c.to - c.from, 0), 0));
     let pos = 0;
-    let pi = 0;
     for (let i = 0; i < results.length; i++) {
       let r = results[i]!;
       if (r.start < pos) {
@@ -913,17 +773,14 @@ export class FilesystemRepository implements Repository {
         if (w.resyncAfter <= pos) continue;
         r = await process({ ...w, start: pos });
       }
-      // The parent's chunks up to the window (found by search: the parent has ~25 K per GiB).
-      const from = pi;
-      pi = Math.max(pi, firstAtOrAfter(starts, r.start));
-      appendParent(out, parent, from, pi);
-      if (pi < parent.n && starts[pi]! !== r.start) throw new RepositoryError('INTERNAL', `incremental window at ${r.start} is not on a parent boundary`);
+      if (!cuts.isCut(r.start)) throw new RepositoryError('INTERNAL', `incremental window at ${r.start} is not on a parent boundary`);
+      // The parent's chunks up to the window, in runs of whole entries.
+      cuts.copyTo(out, pos, r.start);
       for (const c of r.chunks) appendNamed(out, c);
       pos = r.end;
-      pi = Math.max(pi, firstAtOrAfter(starts, pos));
-      if (pi < parent.n && starts[pi]! !== pos) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
+      if (!cuts.isCut(pos)) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
     }
-    appendParent(out, parent, pi, parent.n);
+    cuts.copyTo(out, pos, size);
     const table = out.finish();
     if (table.sizeBytes !== size) throw new RepositoryError('INTERNAL', `incremental covers ${table.sizeBytes} of ${size} bytes`);
     return table;
@@ -941,6 +798,8 @@ export class FilesystemRepository implements Repository {
   private async streamDisk(pointId: string, diskIndex: number, sink: (offset: number, data: Buffer | null, length: number, release?: () => void) => Promise<void> | void, signal?: AbortSignal): Promise<{ sizeBytes: number }> {
     // Restores go ahead of backups (someone is waiting; a backup's window can take the delay).
     const rank = this.inflight.nextRank(true);
+    // The workers decode and check what is read: they start while the manifest and index load.
+    this.pool.warm();
     await this.ready;
     const m = await this.readPoint(pointId);
     const entries = m.disks.get(diskIndex);
@@ -1133,6 +992,7 @@ export class FilesystemRepository implements Repository {
   }
 
   async verify(input: { pointId?: string; signal?: AbortSignal } = {}): Promise<VerifyReport> {
+    this.pool.warm();
     await this.ready;
     const started = Date.now();
     await this.packs.refresh();
@@ -1352,7 +1212,7 @@ export function readRepoConfig(dir: string): RepoConfig {
   }
 }
 
-export async function openRepository(opts: { path: string; keyFile?: string | null; workers?: number }): Promise<FilesystemRepository> {
+export async function openRepository(opts: { path: string; keyFile?: string | null; workers?: number; engine?: 'native' | 'workers' }): Promise<FilesystemRepository> {
   const dir = path.resolve(opts.path);
   const config = readRepoConfig(dir);
   let keys: RepoKeys | null = null;
@@ -1361,6 +1221,6 @@ export async function openRepository(opts: { path: string; keyFile?: string | nu
     keys = deriveKeys(loadKeyFile(path.resolve(opts.keyFile), false));
     checkKey(keys, config.encryption.keyCheck, opts.keyFile);
   }
-  const repo = new FilesystemRepository(dir, config, keys, new WorkerPool(opts.workers));
+  const repo = new FilesystemRepository(dir, config, keys, { ...(opts.workers ? { workers: opts.workers } : {}), ...(opts.engine ? { engine: opts.engine } : {}) });
   return repo;
 }

@@ -12,17 +12,38 @@ interface PoolWorker {
   load: number;
 }
 
+/** Threads a repository works with by default: one per core, at most four. */
+export function defaultLanes(): number {
+  return Math.max(1, Math.min(os.availableParallelism(), 4));
+}
+
 /**
- * The repository's worker threads (one per core by default): hashing, compression, encryption and
- * their reverse run off the main thread. Messages carry ArrayBuffers by transfer, not by copy.
+ * The repository's worker threads (one per core by default): restores' and verification's
+ * decoding and re-hashing, and a backup's hashing, compression and encryption when the native
+ * engine is not available. They start when first needed (a backup on the native engine starts
+ * none: a worker isolate costs ~60 ms of CPU and thousands of fresh pages), each with `init` as
+ * its first message. Messages carry ArrayBuffers by transfer, not by copy.
  */
 export class WorkerPool {
-  private readonly workers: PoolWorker[] = [];
+  private workers: PoolWorker[] | null = null;
   private nextId = 1;
   private closed = false;
 
-  constructor(size = Math.max(1, Math.min(os.availableParallelism(), 4))) {
-    for (let i = 0; i < size; i++) {
+  constructor(
+    readonly size = defaultLanes(),
+    private readonly init: Record<string, unknown> | null = null,
+  ) {}
+
+  /** Starts the workers now (they take a while; an operation that will need them asks early). */
+  warm(): void {
+    if (!this.closed) this.started();
+  }
+
+  private started(): PoolWorker[] {
+    if (this.workers) return this.workers;
+    const workers: PoolWorker[] = [];
+    this.workers = workers;
+    for (let i = 0; i < this.size; i++) {
       const w: PoolWorker = { worker: new Worker(new URL('./chunk-worker.mjs', import.meta.url)), pending: new Map(), load: 0 };
       w.worker.on('message', (m: { id: number; ok: boolean; error?: string }) => {
         const p = w.pending.get(m.id);
@@ -39,24 +60,28 @@ export class WorkerPool {
         w.pending.clear();
       });
       w.worker.unref();
-      this.workers.push(w);
+      workers.push(w);
+      // Messages are handled in order: every later one finds the worker initialised (a failed
+      // init fails them on their own).
+      if (this.init) this.post(w, this.init, []).catch(() => undefined);
     }
-  }
-
-  get size(): number {
-    return this.workers.length;
+    return workers;
   }
 
   /** The least busy worker; work that must stay on one worker (a segment between hash and seal) passes it back in. */
   pick(): number {
+    const workers = this.started();
     let best = 0;
-    for (let i = 1; i < this.workers.length; i++) if (this.workers[i]!.load < this.workers[best]!.load) best = i;
+    for (let i = 1; i < workers.length; i++) if (workers[i]!.load < workers[best]!.load) best = i;
     return best;
   }
 
   call<T>(workerIndex: number, msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.closed) return Promise.reject(new Error('repository is closed'));
-    const w = this.workers[workerIndex]!;
+    return this.post<T>(this.started()[workerIndex]!, msg, transfer);
+  }
+
+  private post<T>(w: PoolWorker, msg: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<T> {
     const id = this.nextId++;
     if (w.load === 0) w.worker.ref();
     w.load++;
@@ -66,12 +91,10 @@ export class WorkerPool {
     });
   }
 
-  async broadcast(msg: Record<string, unknown>): Promise<void> {
-    await Promise.all(this.workers.map((_, i) => this.call(i, msg)));
-  }
-
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    const workers = this.workers ?? [];
+    this.workers = [];
+    await Promise.all(workers.map((w) => w.worker.terminate()));
   }
 }

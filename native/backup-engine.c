@@ -1,0 +1,993 @@
+// The backup engine: a backup's hashing and sealing on native threads (one per core), driven by the
+// repository (server/repository/native-engine.ts) through two asynchronous calls per batch of bytes:
+//
+//   engineName(...)  reads the bytes (from a descriptor, or a buffer the caller pins), cuts them into
+//                    chunks (content-defined, at the parent's cuts, or at given lengths), names every
+//                    chunk (SHA-256, or HMAC-SHA-256 for encrypted repositories, 16 chunks at once
+//                    with AVX-512) and keeps the bytes as a segment for:
+//   engineSeal(...)  writes the chunks the repository does not have yet as pack records into a slab
+//                    (zstd at the repository's level unless the data looks or turns out
+//                    incompressible, then AES-256-GCM when the repository is encrypted), and lets the
+//                    segment's bytes go;
+//   engineDrop(seg)  lets them go when nothing was new.
+//
+// The same cuts, ids and records as the JavaScript worker (chunk-worker.mjs), which stays the path
+// when this engine is unavailable (no libzstd, no addon). No JavaScript runs on these threads, so a
+// backup starts no worker isolates and the JIT has next to nothing to compile.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "data-plane.h"
+#include "sha256-lanes.h"
+
+#define MAX_CHUNK 65536
+#define RECORD_HEADER 41
+#define CODEC_RAW 0
+#define CODEC_ZSTD 1
+#define CODEC_ENCRYPTED 0x80
+#define GCM_NONCE 12
+#define GCM_TAG 16
+#define MAX_THREADS 8
+
+// ------------------------------------------------------------------------------------------ zstd
+// libzstd is loaded at run time (Debian's libzstd1: dpkg itself depends on it), so the addon builds
+// without its headers and a machine without it still has the worker path.
+typedef struct ZSTD_CCtx_s ZSTD_CCtx;
+static struct {
+  ZSTD_CCtx* (*create)(void);
+  size_t (*compress)(ZSTD_CCtx*, void*, size_t, const void*, size_t, int);
+  unsigned (*is_error)(size_t);
+  size_t (*bound)(size_t);
+  unsigned (*version)(void);
+} zstd;
+static int zstd_ok;
+static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
+
+static void zstd_load(void) {
+  void* h = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!h) return;
+  *(void**)&zstd.create = dlsym(h, "ZSTD_createCCtx");
+  *(void**)&zstd.compress = dlsym(h, "ZSTD_compressCCtx");
+  *(void**)&zstd.is_error = dlsym(h, "ZSTD_isError");
+  *(void**)&zstd.bound = dlsym(h, "ZSTD_compressBound");
+  *(void**)&zstd.version = dlsym(h, "ZSTD_versionNumber");
+  // Negative (fast) levels need 1.3.4; the repository's default is one.
+  zstd_ok = zstd.create && zstd.compress && zstd.is_error && zstd.bound && zstd.version && zstd.version() >= 10304;
+}
+
+// ------------------------------------------------------------------------------------ read buffers
+// Buffers the engine reads sources into, kept for the next read: a fresh multi-megabyte allocation
+// is mapped anew by the C library and faulted in page by page (on these hosts a fresh page costs a
+// host fault).
+#define POOL_SLOTS 24
+#define POOL_KEEP ((size_t)64 << 20)
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t* pool_buf[POOL_SLOTS];
+static size_t pool_cap[POOL_SLOTS];
+static size_t pool_kept;
+
+static size_t size_class(size_t n) {
+  size_t c = (size_t)2 << 20;
+  while (c < n) c *= 2;
+  return c;
+}
+
+static uint8_t* buf_take(size_t n, size_t* cap) {
+  size_t c = size_class(n);
+  pthread_mutex_lock(&pool_lock);
+  for (int i = 0; i < POOL_SLOTS; i++) {
+    if (pool_buf[i] && pool_cap[i] == c) {
+      uint8_t* b = pool_buf[i];
+      pool_buf[i] = NULL;
+      pool_kept -= c;
+      pthread_mutex_unlock(&pool_lock);
+      *cap = c;
+      return b;
+    }
+  }
+  pthread_mutex_unlock(&pool_lock);
+  *cap = c;
+  return (uint8_t*)malloc(c);
+}
+
+static void buf_give(uint8_t* b, size_t cap) {
+  pthread_mutex_lock(&pool_lock);
+  if (pool_kept + cap <= POOL_KEEP) {
+    for (int i = 0; i < POOL_SLOTS; i++) {
+      if (!pool_buf[i]) {
+        pool_buf[i] = b;
+        pool_cap[i] = cap;
+        pool_kept += cap;
+        pthread_mutex_unlock(&pool_lock);
+        return;
+      }
+    }
+  }
+  pthread_mutex_unlock(&pool_lock);
+  free(b);
+}
+
+// ---------------------------------------------------------------------------------------- segments
+// A segment: bytes the engine named and holds until they are sealed or dropped. Referenced by its
+// JavaScript handle and by each job that uses it; freed when both have let go.
+enum { BYTES_NONE, BYTES_OWNED, BYTES_MAPPED, BYTES_PINNED };
+
+typedef struct {
+  atomic_int refs;
+  int bytes_kind;
+  const uint8_t* data;
+  size_t len;
+  uint8_t* owned;
+  size_t owned_cap;
+  void* map_base;
+  size_t map_len;
+  napi_ref pin;
+  napi_env env;
+  // The chunks, in order.
+  uint32_t n;
+  uint32_t* lengths;
+  size_t* starts;
+  uint8_t* ids;
+  uint8_t* zero;
+  bool busy;       // a job is using the bytes
+  bool drop_after; // let the bytes go when that job ends
+} seg_t;
+
+// Lets the bytes go (main thread: a pinned buffer's reference is deleted).
+static void seg_release_bytes(seg_t* s) {
+  if (s->bytes_kind == BYTES_OWNED) buf_give(s->owned, s->owned_cap);
+  else if (s->bytes_kind == BYTES_MAPPED) munmap(s->map_base, s->map_len);
+  else if (s->bytes_kind == BYTES_PINNED && s->pin) napi_delete_reference(s->env, s->pin);
+  s->bytes_kind = BYTES_NONE;
+  s->data = NULL;
+  s->owned = NULL;
+  s->map_base = NULL;
+  s->pin = NULL;
+}
+
+static void seg_unref(seg_t* s) {
+  if (atomic_fetch_sub(&s->refs, 1) != 1) return;
+  if (s->bytes_kind != BYTES_NONE && s->bytes_kind != BYTES_PINNED) seg_release_bytes(s);
+  free(s->lengths);
+  free(s->starts);
+  free(s->ids);
+  free(s->zero);
+  free(s);
+}
+
+// The handle's finalizer: a segment never sealed or dropped (its backup failed) lets go here.
+static void seg_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  seg_t* s = (seg_t*)data;
+  if (!s->busy && s->bytes_kind != BYTES_NONE) seg_release_bytes(s);
+  else if (s->busy) s->drop_after = true;
+  seg_unref(s);
+}
+
+// -------------------------------------------------------------------------------------------- jobs
+enum { JOB_NAME, JOB_SEAL };
+
+typedef struct env_state env_state_t;
+
+typedef struct job {
+  struct job* next;
+  int kind;
+  env_state_t* es;
+  napi_deferred deferred;
+  seg_t* seg;
+  char error[256];
+  // name: source and parts
+  int fd;
+  double* reads; // [position, at, length] triples
+  size_t nreads;
+  bool map_whole; // map the single read instead of copying it
+  double* parts; // PART_FIELDS doubles per part
+  size_t nparts;
+  double* bounds; // each part's boundaries or given lengths
+  size_t nbounds;
+  uint32_t cut_min, cut_mask;
+  uint8_t id_key[32];
+  bool has_id_key;
+  bool keep;
+  uint32_t* part_counts;
+  uint8_t* resynced;
+  uint64_t bytes_read;
+  // seal
+  uint32_t* indices;
+  size_t nindices;
+  uint8_t* slab; // the caller's slab (pinned), or NULL: a blob of our own
+  size_t slab_len;
+  napi_ref slab_pin;
+  uint8_t* blob; // what the records were written into
+  size_t blob_len;
+  int level;
+  uint8_t enc_key[32];
+  bool has_enc_key;
+  uint8_t* codecs;
+  uint32_t* stored_len;
+  double* at;
+} job_t;
+
+// One per JavaScript environment that submits jobs: finished jobs come back through its
+// thread-safe function, on its own thread.
+struct env_state {
+  napi_env env;
+  napi_threadsafe_function tsfn;
+  int pending; // jobs submitted and not completed (the function keeps the loop alive meanwhile)
+  atomic_bool closing;
+};
+
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
+// Seals go first: they free slabs and segments and feed the pack writer.
+static job_t *q_seal_head, *q_seal_tail, *q_name_head, *q_name_tail;
+static int threads_started;
+
+static void job_free(job_t* j) {
+  free(j->reads);
+  free(j->parts);
+  free(j->bounds);
+  free(j->part_counts);
+  free(j->resynced);
+  free(j->indices);
+  free(j->codecs);
+  free(j->stored_len);
+  free(j->at);
+  if (!j->slab && j->blob) free(j->blob);
+  free(j);
+}
+
+static void job_fail(job_t* j, const char* fmt, const char* detail) {
+  snprintf(j->error, sizeof j->error, fmt, detail);
+}
+
+// ------------------------------------------------------------------------------------- name: read
+static bool read_source(job_t* j) {
+  seg_t* s = j->seg;
+  if (s->bytes_kind == BYTES_PINNED) return true;
+  size_t len = s->len;
+  if (j->map_whole && j->nreads == 1) {
+    // A whole segment within the file: mapped, not copied (holes cost nothing), populated at once.
+    off_t pos = (off_t)j->reads[0];
+    void* m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, pos);
+    if (m != MAP_FAILED) {
+      s->bytes_kind = BYTES_MAPPED;
+      s->map_base = m;
+      s->map_len = len;
+      s->data = (const uint8_t*)m;
+      j->bytes_read = len;
+      return true;
+    }
+  }
+  size_t cap;
+  uint8_t* b = buf_take(len ? len : 1, &cap);
+  if (!b) return job_fail(j, "%s", "out of memory for a read buffer"), false;
+  s->bytes_kind = BYTES_OWNED;
+  s->owned = b;
+  s->owned_cap = cap;
+  s->data = b;
+  for (size_t r = 0; r < j->nreads; r++) {
+    uint64_t pos = (uint64_t)j->reads[3 * r], at = (uint64_t)j->reads[3 * r + 1], want = (uint64_t)j->reads[3 * r + 2];
+    uint64_t done = 0;
+    while (done < want) {
+      ssize_t got = pread(j->fd, b + at + done, want - done, (off_t)(pos + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return job_fail(j, "reading the source failed: %s", strerror(errno)), false;
+      if (got == 0) {
+        snprintf(j->error, sizeof j->error, "the source ends before byte %llu (read %llu of %llu bytes at %llu)", (unsigned long long)(pos + want),
+                 (unsigned long long)done, (unsigned long long)want, (unsigned long long)pos);
+        return false;
+      }
+      done += (uint64_t)got;
+    }
+    j->bytes_read += want;
+  }
+  return true;
+}
+
+// Per-thread scratch memory, kept between jobs (fresh allocations per job were faulted in anew).
+enum { SCRATCH_CUTS, SCRATCH_PTRS, SCRATCH_LENS, SCRATCH_WHICH, SCRATCH_IDS, SCRATCH_KINDS };
+static __thread void* scratch_mem[SCRATCH_KINDS];
+static __thread size_t scratch_cap[SCRATCH_KINDS];
+
+static void* scratch(int kind, size_t bytes) {
+  if (bytes > scratch_cap[kind]) {
+    size_t c = scratch_cap[kind] ? scratch_cap[kind] : 4096;
+    while (c < bytes) c *= 2;
+    void* p = realloc(scratch_mem[kind], c);
+    if (!p) return NULL;
+    scratch_mem[kind] = p;
+    scratch_cap[kind] = c;
+  }
+  return scratch_mem[kind];
+}
+
+// ------------------------------------------------------------------------------------- name: cut
+// A part: [at, length, base, final, mode, resyncAfter, first bound, bound count].
+#define PART_FIELDS 8
+enum { MODE_CDC = 0, MODE_KEEP_CUTS = 1, MODE_GIVEN = 2 };
+
+typedef struct {
+  uint32_t* len;
+  size_t n, cap;
+} lens_t;
+
+static bool lens_push(lens_t* l, uint32_t v) {
+  if (l->n == l->cap) {
+    size_t c = l->cap ? l->cap * 2 : 1024;
+    uint32_t* g = (uint32_t*)realloc(l->len, c * sizeof(uint32_t));
+    if (!g) return false;
+    l->len = g;
+    l->cap = c;
+  }
+  l->len[l->n++] = v;
+  return true;
+}
+
+// The chunks of one part appended to `all`; whether the part resynced (see chunker.mjs,
+// rechunkLengths: a content-defined part stops at its first cut at or after resyncAfter that falls
+// on one of the parent's boundaries).
+static bool cut_part(job_t* j, const double* p, lens_t* all, uint32_t* count, uint8_t* resynced) {
+  const uint8_t* data = j->seg->data;
+  size_t at = (size_t)p[0], length = (size_t)p[1];
+  uint64_t base = (uint64_t)p[2];
+  bool final = p[3] != 0;
+  int mode = (int)p[4];
+  double resync_after = p[5];
+  const double* b = j->bounds + (size_t)p[6];
+  size_t nb = (size_t)p[7];
+  size_t before = all->n;
+  if (at + length > j->seg->len) return job_fail(j, "%s", "a part lies outside the bytes read"), false;
+  if (mode == MODE_GIVEN) {
+    size_t pos = 0;
+    for (size_t i = 0; i < nb; i++) {
+      if (b[i] <= 0 || pos + (size_t)b[i] > length) return job_fail(j, "%s", "given chunk lengths do not fit the bytes"), false;
+      if (!lens_push(all, (uint32_t)b[i])) return job_fail(j, "%s", "out of memory"), false;
+      pos += (size_t)b[i];
+    }
+    *resynced = 1;
+  } else if (mode == MODE_KEEP_CUTS) {
+    size_t pos = 0;
+    for (size_t i = 0; i < nb && (size_t)b[i] <= length; i++) {
+      if ((size_t)b[i] > pos && !lens_push(all, (uint32_t)((size_t)b[i] - pos))) return job_fail(j, "%s", "out of memory"), false;
+      pos = (size_t)b[i] > pos ? (size_t)b[i] : pos;
+    }
+    if (pos != length && !lens_push(all, (uint32_t)(length - pos))) return job_fail(j, "%s", "out of memory"), false;
+    *resynced = 1;
+  } else {
+    size_t cap = length / (j->cut_min ? j->cut_min : 1) + length / 4096 + 64;
+    uint32_t* tmp = (uint32_t*)scratch(SCRATCH_CUTS, cap * sizeof(uint32_t));
+    if (!tmp) return job_fail(j, "%s", "out of memory"), false;
+    size_t n = cut_all(data + at, length, final, base, j->cut_min, MAX_CHUNK, j->cut_mask, tmp, cap, NULL, NULL);
+    size_t pos = 0, bi = 0;
+    bool done = false;
+    for (size_t k = 0; k < n && !done; k++) {
+      if (!lens_push(all, tmp[k])) return job_fail(j, "%s", "out of memory"), false;
+      pos += tmp[k];
+      if ((double)pos < resync_after) continue;
+      while (bi < nb && b[bi] < (double)pos) bi++;
+      if ((bi < nb && b[bi] == (double)pos) || (final && pos == length)) done = true;
+    }
+    *resynced = done || final;
+  }
+  *count = (uint32_t)(all->n - before);
+  return true;
+}
+
+// Every chunk's id: zero chunks are flagged and get none; the others are hashed together.
+static bool name_all(job_t* j) {
+  seg_t* s = j->seg;
+  size_t n = s->n;
+  s->starts = (size_t*)malloc((n ? n : 1) * sizeof(size_t));
+  s->ids = (uint8_t*)calloc(n ? n : 1, 32);
+  s->zero = (uint8_t*)calloc(n ? n : 1, 1);
+  const uint8_t** ptrs = (const uint8_t**)scratch(SCRATCH_PTRS, (n ? n : 1) * sizeof(uint8_t*));
+  size_t* lens = (size_t*)scratch(SCRATCH_LENS, (n ? n : 1) * sizeof(size_t));
+  size_t* which = (size_t*)scratch(SCRATCH_WHICH, (n ? n : 1) * sizeof(size_t));
+  uint8_t* out = (uint8_t*)scratch(SCRATCH_IDS, (n ? n : 1) * 32);
+  if (!s->starts || !s->ids || !s->zero || !ptrs || !lens || !which || !out) return job_fail(j, "%s", "out of memory"), false;
+  // Chunk starts: parts lie end to end only within themselves, so they come from the parts.
+  size_t k = 0;
+  for (size_t p = 0; p < j->nparts; p++) {
+    size_t pos = (size_t)j->parts[p * PART_FIELDS];
+    for (uint32_t c = 0; c < j->part_counts[p]; c++, k++) {
+      s->starts[k] = pos;
+      pos += s->lengths[k];
+    }
+  }
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t* c = s->data + s->starts[i];
+    if (all_zero(c, s->lengths[i])) {
+      s->zero[i] = 1;
+      continue;
+    }
+    ptrs[m] = c;
+    lens[m] = s->lengths[i];
+    which[m++] = i;
+  }
+  if (j->has_id_key) hmac_sha256_many(j->id_key, 32, ptrs, lens, m, out);
+  else sha256_many(ptrs, lens, m, out);
+  for (size_t i = 0; i < m; i++) memcpy(s->ids + which[i] * 32, out + i * 32, 32);
+  return true;
+}
+
+static bool run_name(job_t* j) {
+  if (!read_source(j)) return false;
+  j->part_counts = (uint32_t*)calloc(j->nparts ? j->nparts : 1, sizeof(uint32_t));
+  j->resynced = (uint8_t*)calloc(j->nparts ? j->nparts : 1, 1);
+  if (!j->part_counts || !j->resynced) return job_fail(j, "%s", "out of memory"), false;
+  lens_t all = { 0 };
+  for (size_t p = 0; p < j->nparts; p++) {
+    if (!cut_part(j, j->parts + p * PART_FIELDS, &all, &j->part_counts[p], &j->resynced[p])) {
+      free(all.len);
+      return false;
+    }
+  }
+  j->seg->lengths = all.len;
+  j->seg->n = (uint32_t)all.n;
+  return name_all(j);
+}
+
+// ------------------------------------------------------------------------------------------- seal
+static __thread ZSTD_CCtx* cctx;
+static __thread EVP_CIPHER_CTX* gcm;
+
+static size_t record_bound(size_t raw) {
+  size_t z = zstd.bound(raw);
+  return RECORD_HEADER + (z > raw ? z : raw) + GCM_NONCE + GCM_TAG;
+}
+
+static void put32(uint8_t* p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+// One chunk's payload at dst: zstd unless it looks or turns out incompressible, then sealed with
+// AES-256-GCM (nonce, ciphertext, tag) when the repository is encrypted. Returns its length, 0 on error.
+static size_t seal_one(job_t* j, const uint8_t* raw, size_t n, uint8_t* dst, size_t room, uint8_t* codec, uint8_t* plain) {
+  // Encrypted: the payload is built in `plain`, then encrypted into place.
+  uint8_t* out = j->has_enc_key ? plain : dst;
+  size_t length = 0;
+  *codec = CODEC_RAW;
+  if (!(n >= 4096 && sample_distinct(raw, n) > 200)) {
+    if (!cctx) cctx = zstd.create();
+    if (!cctx) return 0;
+    size_t z = zstd.compress(cctx, out, zstd.bound(n), raw, n, j->level);
+    // Data that compresses little is stored as it is: decompression would cost more than it saves.
+    if (!zstd.is_error(z) && (double)z < (double)n * 0.97) {
+      *codec = CODEC_ZSTD;
+      length = z;
+    }
+  }
+  if (*codec == CODEC_RAW) {
+    memcpy(out, raw, n);
+    length = n;
+  }
+  if (!j->has_enc_key) return length;
+  if (room < GCM_NONCE + length + GCM_TAG) return 0;
+  if (!gcm) gcm = EVP_CIPHER_CTX_new();
+  int outl = 0, finl = 0;
+  if (!gcm || RAND_bytes(dst, GCM_NONCE) != 1 || EVP_EncryptInit_ex(gcm, EVP_aes_256_gcm(), NULL, j->enc_key, dst) != 1 ||
+      EVP_EncryptUpdate(gcm, dst + GCM_NONCE, &outl, out, (int)length) != 1 || EVP_EncryptFinal_ex(gcm, dst + GCM_NONCE + outl, &finl) != 1 ||
+      EVP_CIPHER_CTX_ctrl(gcm, EVP_CTRL_GCM_GET_TAG, GCM_TAG, dst + GCM_NONCE + outl + finl) != 1)
+    return 0;
+  *codec |= CODEC_ENCRYPTED;
+  return GCM_NONCE + (size_t)outl + (size_t)finl + GCM_TAG;
+}
+
+static bool run_seal(job_t* j) {
+  seg_t* s = j->seg;
+  size_t room = 0;
+  for (size_t i = 0; i < j->nindices; i++) {
+    if (j->indices[i] >= s->n || s->zero[j->indices[i]]) return job_fail(j, "%s", "seal: not a data chunk of the segment"), false;
+    room += record_bound(s->lengths[j->indices[i]]);
+  }
+  uint8_t* blob = j->slab && j->slab_len >= room ? j->slab : NULL;
+  if (!blob) {
+    blob = (uint8_t*)malloc(room ? room : 1);
+    if (!blob) return job_fail(j, "%s", "out of memory for sealed records"), false;
+    j->slab = NULL;
+  }
+  j->blob = blob;
+  j->codecs = (uint8_t*)malloc(j->nindices ? j->nindices : 1);
+  j->stored_len = (uint32_t*)malloc((j->nindices ? j->nindices : 1) * sizeof(uint32_t));
+  j->at = (double*)malloc((j->nindices ? j->nindices : 1) * sizeof(double));
+  uint8_t* plain = j->has_enc_key ? (uint8_t*)scratch(SCRATCH_PTRS, zstd.bound(MAX_CHUNK) + MAX_CHUNK) : NULL;
+  if (!j->codecs || !j->stored_len || !j->at || (j->has_enc_key && !plain)) return job_fail(j, "%s", "out of memory"), false;
+  size_t total = 0;
+  for (size_t i = 0; i < j->nindices; i++) {
+    uint32_t k = j->indices[i];
+    size_t n = s->lengths[k];
+    uint8_t* rec = blob + total;
+    uint8_t codec;
+    size_t length = seal_one(j, s->data + s->starts[k], n, rec + RECORD_HEADER, room - total - RECORD_HEADER, &codec, plain);
+    if (!length) return job_fail(j, "%s", "sealing a chunk failed (compression or encryption)"), false;
+    rec[0] = codec;
+    put32(rec + 1, (uint32_t)length);
+    put32(rec + 5, (uint32_t)n);
+    memcpy(rec + 9, s->ids + (size_t)k * 32, 32);
+    j->codecs[i] = codec;
+    j->stored_len[i] = (uint32_t)length;
+    j->at[i] = (double)(total + RECORD_HEADER);
+    total += RECORD_HEADER + length;
+  }
+  j->blob_len = total;
+  return true;
+}
+
+// ------------------------------------------------------------------------------------- the threads
+
+static void* engine_thread(void* arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&q_lock);
+    while (!q_seal_head && !q_name_head) pthread_cond_wait(&q_cond, &q_lock);
+    job_t* j;
+    if (q_seal_head) {
+      j = q_seal_head;
+      q_seal_head = j->next;
+      if (!q_seal_head) q_seal_tail = NULL;
+    } else {
+      j = q_name_head;
+      q_name_head = j->next;
+      if (!q_name_head) q_name_tail = NULL;
+    }
+    pthread_mutex_unlock(&q_lock);
+    j->next = NULL;
+    bool ok = j->kind == JOB_NAME ? run_name(j) : run_seal(j);
+    if (ok) j->error[0] = 0;
+    else if (!j->error[0]) job_fail(j, "%s", "the backup engine failed");
+    if (atomic_load(&j->es->closing) || napi_call_threadsafe_function(j->es->tsfn, j, napi_tsfn_nonblocking) != napi_ok) {
+      // The environment is going away: nobody waits for this job any more.
+      seg_unref(j->seg);
+      job_free(j);
+    }
+  }
+  return NULL;
+}
+
+static bool engine_start(uint32_t threads) {
+  pthread_mutex_lock(&q_lock);
+  bool ok = true;
+  if (!threads_started) {
+    if (threads < 1) threads = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    for (uint32_t i = 0; i < threads; i++) {
+      pthread_t t;
+      pthread_attr_t a;
+      pthread_attr_init(&a);
+      pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+      if (pthread_create(&t, &a, engine_thread, NULL) == 0) threads_started++;
+      pthread_attr_destroy(&a);
+    }
+    ok = threads_started > 0;
+  }
+  pthread_mutex_unlock(&q_lock);
+  return ok;
+}
+
+static void submit(job_t* j) {
+  env_state_t* es = j->es;
+  if (es->pending++ == 0) napi_ref_threadsafe_function(es->env, es->tsfn);
+  pthread_mutex_lock(&q_lock);
+  job_t **head = j->kind == JOB_SEAL ? &q_seal_head : &q_name_head, **tail = j->kind == JOB_SEAL ? &q_seal_tail : &q_name_tail;
+  if (*tail) (*tail)->next = j;
+  else *head = j;
+  *tail = j;
+  pthread_cond_signal(&q_cond);
+  pthread_mutex_unlock(&q_lock);
+}
+
+// ------------------------------------------------------------------------------ back on the JS thread
+static napi_value typed(napi_env env, napi_typedarray_type type, const void* data, size_t n, size_t size) {
+  void* dst;
+  napi_value ab, arr;
+  if (napi_create_arraybuffer(env, n * size, &dst, &ab) != napi_ok) return NULL;
+  if (n) memcpy(dst, data, n * size);
+  if (napi_create_typedarray(env, type, n, ab, 0, &arr) != napi_ok) return NULL;
+  return arr;
+}
+
+static void reject(napi_env env, napi_deferred d, const char* msg) {
+  napi_value m, e;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &e);
+  napi_reject_deferred(env, d, e);
+}
+
+static void complete(napi_env env, napi_value js_cb, void* context, void* data) {
+  (void)js_cb;
+  env_state_t* es = (env_state_t*)context;
+  job_t* j = (job_t*)data;
+  seg_t* s = j->seg;
+  if (env) {
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    s->busy = false;
+    if (j->error[0]) {
+      // A failed job's bytes are of no further use.
+      if (s->bytes_kind != BYTES_NONE) seg_release_bytes(s);
+      reject(env, j->deferred, j->error);
+    } else if (j->kind == JOB_NAME) {
+      napi_value res, v, seg_handle = NULL;
+      napi_create_object(env, &res);
+      napi_set_named_property(env, res, "lengths", typed(env, napi_uint32_array, s->lengths, s->n, sizeof(uint32_t)));
+      napi_set_named_property(env, res, "partCounts", typed(env, napi_uint32_array, j->part_counts, j->nparts, sizeof(uint32_t)));
+      napi_set_named_property(env, res, "resynced", typed(env, napi_uint8_array, j->resynced, j->nparts, 1));
+      napi_set_named_property(env, res, "ids", typed(env, napi_uint8_array, s->ids, (size_t)s->n * 32, 1));
+      napi_set_named_property(env, res, "zero", typed(env, napi_uint8_array, s->zero, s->n, 1));
+      napi_create_double(env, (double)j->bytes_read, &v);
+      napi_set_named_property(env, res, "bytesRead", v);
+      if (j->keep && !s->drop_after) {
+        atomic_fetch_add(&s->refs, 1);
+        napi_create_external(env, s, seg_finalize, NULL, &seg_handle);
+        napi_set_named_property(env, res, "seg", seg_handle);
+      } else seg_release_bytes(s);
+      napi_resolve_deferred(env, j->deferred, res);
+    } else {
+      napi_value res, v;
+      napi_create_object(env, &res);
+      napi_set_named_property(env, res, "codecs", typed(env, napi_uint8_array, j->codecs, j->nindices, 1));
+      napi_set_named_property(env, res, "storedLen", typed(env, napi_uint32_array, j->stored_len, j->nindices, sizeof(uint32_t)));
+      napi_set_named_property(env, res, "at", typed(env, napi_float64_array, j->at, j->nindices, sizeof(double)));
+      napi_create_double(env, (double)j->blob_len, &v);
+      napi_set_named_property(env, res, "blobLen", v);
+      if (j->slab) napi_get_null(env, &v);
+      else napi_create_buffer_copy(env, j->blob_len, j->blob, NULL, &v);
+      napi_set_named_property(env, res, "blob", v);
+      // Sealed: the segment's bytes are of no further use.
+      seg_release_bytes(s);
+      napi_resolve_deferred(env, j->deferred, res);
+    }
+    if (s->drop_after && s->bytes_kind != BYTES_NONE) seg_release_bytes(s);
+    if (j->slab_pin) napi_delete_reference(env, j->slab_pin);
+    if (--es->pending == 0) napi_unref_threadsafe_function(env, es->tsfn);
+    napi_close_handle_scope(env, scope);
+  }
+  seg_unref(s);
+  job_free(j);
+}
+
+// ------------------------------------------------------------------------------------- the calls
+#define ECHECK(call)                                                 \
+  do {                                                               \
+    if ((call) != napi_ok) {                                         \
+      napi_throw_error(env, NULL, "quiesce_native engine: " #call); \
+      goto fail;                                                     \
+    }                                                                \
+  } while (0)
+
+static double* float64s(napi_env env, napi_value v, size_t* n) {
+  napi_typedarray_type t;
+  size_t len;
+  void* d;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, &len, &d, &ab, &off) != napi_ok || t != napi_float64_array) return NULL;
+  double* out = (double*)malloc((len ? len : 1) * sizeof(double));
+  if (out && len) memcpy(out, d, len * sizeof(double));
+  *n = len;
+  return out;
+}
+
+static bool key32(napi_env env, napi_value v, uint8_t* key, bool* has) {
+  napi_valuetype vt;
+  if (napi_typeof(env, v, &vt) != napi_ok) return false;
+  *has = false;
+  if (vt == napi_null || vt == napi_undefined) return true;
+  napi_typedarray_type t;
+  size_t len;
+  void* d;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, &len, &d, &ab, &off) != napi_ok || t != napi_uint8_array || len != 32) return false;
+  memcpy(key, d, 32);
+  *has = true;
+  return true;
+}
+
+static env_state_t* env_of(napi_env env) {
+  env_state_t* es;
+  return napi_get_instance_data(env, (void**)&es) == napi_ok ? es : NULL;
+}
+
+// engineAvailable() -> whether the engine can run here (libzstd found).
+static napi_value engine_available(napi_env env, napi_callback_info info) {
+  (void)info;
+  pthread_once(&zstd_once, zstd_load);
+  napi_value v;
+  napi_get_boolean(env, zstd_ok && env_of(env) != NULL, &v);
+  return v;
+}
+
+// engineName(threads, source: Uint8Array | null, fd, reads: Float64Array, length, mapWhole,
+//            parts: Float64Array, bounds: Float64Array, cutMin, cutMask, idKey: Uint8Array | null, keep)
+//   -> Promise<{ seg?, lengths, partCounts, resynced, ids, zero, bytesRead }>
+static napi_value engine_name(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12], promise = NULL;
+  job_t* j = NULL;
+  seg_t* s = NULL;
+  ECHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  env_state_t* es = env_of(env);
+  pthread_once(&zstd_once, zstd_load);
+  if (argc < 12 || !es || !zstd_ok) {
+    napi_throw_error(env, NULL, "engineName: the engine is not available here or was called with too few arguments");
+    return NULL;
+  }
+  uint32_t threads, cut_min, cut_mask;
+  int32_t fd;
+  double length;
+  bool map_whole, keep;
+  ECHECK(napi_get_value_uint32(env, argv[0], &threads));
+  ECHECK(napi_get_value_int32(env, argv[2], &fd));
+  ECHECK(napi_get_value_double(env, argv[4], &length));
+  ECHECK(napi_get_value_bool(env, argv[5], &map_whole));
+  ECHECK(napi_get_value_uint32(env, argv[8], &cut_min));
+  ECHECK(napi_get_value_uint32(env, argv[9], &cut_mask));
+  ECHECK(napi_get_value_bool(env, argv[11], &keep));
+  j = (job_t*)calloc(1, sizeof(job_t));
+  s = (seg_t*)calloc(1, sizeof(seg_t));
+  if (!j || !s) {
+    napi_throw_error(env, NULL, "out of memory");
+    goto fail;
+  }
+  atomic_init(&s->refs, 1);
+  s->env = env;
+  s->len = (size_t)length;
+  j->kind = JOB_NAME;
+  j->es = es;
+  j->seg = s;
+  j->fd = fd;
+  j->map_whole = map_whole;
+  j->cut_min = cut_min;
+  j->cut_mask = cut_mask;
+  j->keep = keep;
+  napi_valuetype vt;
+  ECHECK(napi_typeof(env, argv[1], &vt));
+  if (vt != napi_null && vt != napi_undefined) {
+    napi_typedarray_type t;
+    size_t len;
+    void* d;
+    napi_value ab;
+    size_t off;
+    if (napi_get_typedarray_info(env, argv[1], &t, &len, &d, &ab, &off) != napi_ok || t != napi_uint8_array || len < s->len) {
+      napi_throw_type_error(env, NULL, "engineName: the source must be a Uint8Array of at least `length` bytes");
+      goto fail;
+    }
+    ECHECK(napi_create_reference(env, argv[1], 1, &s->pin));
+    s->bytes_kind = BYTES_PINNED;
+    s->data = (const uint8_t*)d;
+  } else if (fd < 0) {
+    napi_throw_type_error(env, NULL, "engineName: give a source buffer or a descriptor");
+    goto fail;
+  }
+  size_t nreads;
+  if (!(j->reads = float64s(env, argv[3], &nreads)) || nreads % 3 || !(j->parts = float64s(env, argv[6], &j->nparts)) || j->nparts % PART_FIELDS ||
+      !(j->bounds = float64s(env, argv[7], &j->nbounds)) || !key32(env, argv[10], j->id_key, &j->has_id_key)) {
+    napi_throw_type_error(env, NULL, "engineName: reads, parts and bounds must be Float64Arrays of whole records; idKey 32 bytes or null");
+    goto fail;
+  }
+  j->nreads = nreads / 3;
+  j->nparts /= PART_FIELDS;
+  for (size_t p = 0; p < j->nparts; p++) {
+    const double* q = j->parts + p * PART_FIELDS;
+    if (q[0] < 0 || q[1] < 0 || q[0] + q[1] > length || q[6] < 0 || q[6] + q[7] > (double)j->nbounds) {
+      napi_throw_range_error(env, NULL, "engineName: a part lies outside the bytes or its bounds");
+      goto fail;
+    }
+  }
+  for (size_t r = 0; r < j->nreads; r++)
+    if (j->reads[3 * r] < 0 || j->reads[3 * r + 1] < 0 || j->reads[3 * r + 1] + j->reads[3 * r + 2] > length) {
+      napi_throw_range_error(env, NULL, "engineName: a read lies outside the buffer");
+      goto fail;
+    }
+  if (!engine_start(threads)) {
+    napi_throw_error(env, NULL, "engineName: cannot start the engine's threads");
+    goto fail;
+  }
+  // The pages are asked for now: the device reads them while earlier jobs are hashed.
+  if (s->bytes_kind != BYTES_PINNED)
+    for (size_t r = 0; r < j->nreads; r++) posix_fadvise(fd, (off_t)j->reads[3 * r], (off_t)j->reads[3 * r + 2], POSIX_FADV_WILLNEED);
+  ECHECK(napi_create_promise(env, &j->deferred, &promise));
+  s->busy = true;
+  submit(j);
+  return promise;
+fail:
+  if (s && s->pin) napi_delete_reference(env, s->pin);
+  if (j) job_free(j);
+  free(s);
+  return NULL;
+}
+
+// engineSeal(seg, indices: Uint32Array, slab: Uint8Array | null, level, encKey: Uint8Array | null)
+//   -> Promise<{ codecs, storedLen, at, blobLen, blob: Buffer | null }>  (blob: when the slab was null or too small)
+static napi_value engine_seal(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], promise = NULL;
+  job_t* j = NULL;
+  ECHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  env_state_t* es = env_of(env);
+  seg_t* s = NULL;
+  if (argc < 5 || !es || napi_get_value_external(env, argv[0], (void**)&s) != napi_ok || !s) {
+    napi_throw_type_error(env, NULL, "engineSeal(seg, indices, slab, level, encKey)");
+    return NULL;
+  }
+  if (s->busy || s->bytes_kind == BYTES_NONE) {
+    napi_throw_error(env, NULL, "engineSeal: the segment is busy or was already sealed or dropped");
+    return NULL;
+  }
+  j = (job_t*)calloc(1, sizeof(job_t));
+  if (!j) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  j->kind = JOB_SEAL;
+  j->es = es;
+  j->seg = s;
+  napi_typedarray_type t;
+  size_t len;
+  void* d;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, argv[1], &t, &len, &d, &ab, &off) != napi_ok || t != napi_uint32_array) {
+    napi_throw_type_error(env, NULL, "engineSeal: indices must be a Uint32Array");
+    goto fail;
+  }
+  j->indices = (uint32_t*)malloc((len ? len : 1) * sizeof(uint32_t));
+  if (!j->indices) goto fail;
+  if (len) memcpy(j->indices, d, len * sizeof(uint32_t));
+  j->nindices = len;
+  napi_valuetype vt;
+  ECHECK(napi_typeof(env, argv[2], &vt));
+  if (vt != napi_null && vt != napi_undefined) {
+    if (napi_get_typedarray_info(env, argv[2], &t, &len, &d, &ab, &off) != napi_ok || t != napi_uint8_array) {
+      napi_throw_type_error(env, NULL, "engineSeal: the slab must be a Uint8Array or null");
+      goto fail;
+    }
+    ECHECK(napi_create_reference(env, argv[2], 1, &j->slab_pin));
+    j->slab = (uint8_t*)d;
+    j->slab_len = len;
+  }
+  ECHECK(napi_get_value_int32(env, argv[3], &j->level));
+  if (!key32(env, argv[4], j->enc_key, &j->has_enc_key)) {
+    napi_throw_type_error(env, NULL, "engineSeal: encKey must be 32 bytes or null");
+    goto fail;
+  }
+  ECHECK(napi_create_promise(env, &j->deferred, &promise));
+  atomic_fetch_add(&s->refs, 1);
+  s->busy = true;
+  submit(j);
+  return promise;
+fail:
+  if (j && j->slab_pin) napi_delete_reference(env, j->slab_pin);
+  if (j) {
+    j->slab = NULL;
+    job_free(j);
+  }
+  return NULL;
+}
+
+// engineDrop(seg): the segment's bytes go (now, or when the job using them ends).
+static napi_value engine_drop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  seg_t* s = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_external(env, argv[0], (void**)&s) != napi_ok || !s) {
+    napi_throw_type_error(env, NULL, "engineDrop(seg)");
+    return NULL;
+  }
+  if (s->busy) s->drop_after = true;
+  else if (s->bytes_kind != BYTES_NONE) seg_release_bytes(s);
+  return NULL;
+}
+
+// engineHashMany(msgs: Uint8Array, starts: Float64Array, lengths: Float64Array, key: Uint8Array | null,
+//                impl: number) -> Uint8Array of ids (32 bytes each): the engine's naming, for tests
+//                (impl 0 forces the scalar path, 1 the lanes, -1 whatever the machine has).
+static napi_value engine_hash_many(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], res = NULL;
+  double *starts = NULL, *lengths = NULL;
+  const uint8_t** ptrs = NULL;
+  size_t* lens = NULL;
+  uint8_t* out = NULL;
+  size_t ns = 0, nl = 0;
+  napi_typedarray_type t;
+  size_t len;
+  void* d;
+  napi_value ab;
+  size_t off;
+  uint8_t key[32];
+  bool has_key = false;
+  int32_t impl = -1;
+  ECHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5 || napi_get_typedarray_info(env, argv[0], &t, &len, &d, &ab, &off) != napi_ok || t != napi_uint8_array ||
+      !(starts = float64s(env, argv[1], &ns)) || !(lengths = float64s(env, argv[2], &nl)) || ns != nl || !key32(env, argv[3], key, &has_key) ||
+      napi_get_value_int32(env, argv[4], &impl) != napi_ok) {
+    napi_throw_type_error(env, NULL, "engineHashMany(msgs, starts, lengths, key, impl)");
+    goto fail;
+  }
+  ptrs = (const uint8_t**)malloc((ns ? ns : 1) * sizeof(uint8_t*));
+  lens = (size_t*)malloc((ns ? ns : 1) * sizeof(size_t));
+  out = (uint8_t*)malloc((ns ? ns : 1) * 32);
+  if (!ptrs || !lens || !out) goto fail;
+  for (size_t i = 0; i < ns; i++) {
+    if (starts[i] < 0 || lengths[i] < 0 || starts[i] + lengths[i] > (double)len) {
+      napi_throw_range_error(env, NULL, "engineHashMany: a message lies outside the buffer");
+      goto fail;
+    }
+    ptrs[i] = (const uint8_t*)d + (size_t)starts[i];
+    lens[i] = (size_t)lengths[i];
+  }
+  int was = sha256_lanes_impl();
+  if (impl >= 0) sha256_lanes_force(impl);
+  if (has_key) hmac_sha256_many(key, 32, ptrs, lens, ns, out);
+  else sha256_many(ptrs, lens, ns, out);
+  if (impl >= 0) sha256_lanes_force(was);
+  res = typed(env, napi_uint8_array, out, ns * 32, 1);
+fail:
+  free(starts);
+  free(lengths);
+  free(ptrs);
+  free(lens);
+  free(out);
+  return res;
+}
+
+// engineHashImpl() -> 1 when ids are computed 16 at a time with AVX-512, 0 one at a time.
+static napi_value engine_hash_impl(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  napi_create_int32(env, sha256_lanes_impl(), &v);
+  return v;
+}
+
+static void env_cleanup(void* arg) {
+  env_state_t* es = (env_state_t*)arg;
+  atomic_store(&es->closing, true);
+  napi_release_threadsafe_function(es->tsfn, napi_tsfn_abort);
+}
+
+static void env_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  // Jobs still running for this environment see `closing` and free themselves; the state stays.
+  (void)data;
+}
+
+void engine_register(napi_env env, napi_value exports) {
+  env_state_t* es = (env_state_t*)calloc(1, sizeof(env_state_t));
+  napi_value name;
+  if (es && napi_create_string_utf8(env, "quiesce backup engine", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+      napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, es, complete, &es->tsfn) == napi_ok) {
+    es->env = env;
+    atomic_init(&es->closing, false);
+    napi_unref_threadsafe_function(env, es->tsfn);
+    napi_set_instance_data(env, es, env_finalize, NULL);
+    napi_add_env_cleanup_hook(env, env_cleanup, es);
+  } else free(es);
+  napi_property_descriptor props[] = {
+    { "engineAvailable", NULL, engine_available, NULL, NULL, NULL, napi_default, NULL },
+    { "engineName", NULL, engine_name, NULL, NULL, NULL, napi_default, NULL },
+    { "engineSeal", NULL, engine_seal, NULL, NULL, NULL, napi_default, NULL },
+    { "engineDrop", NULL, engine_drop, NULL, NULL, NULL, napi_default, NULL },
+    { "engineHashMany", NULL, engine_hash_many, NULL, NULL, NULL, napi_default, NULL },
+    { "engineHashImpl", NULL, engine_hash_impl, NULL, NULL, NULL, napi_default, NULL },
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
