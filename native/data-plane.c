@@ -683,6 +683,47 @@ static napi_value index_claim(napi_env env, napi_callback_info info) {
   return v;
 }
 
+// indexFirstNotDurable(ids: Uint8Array, picks: Uint32Array, tIds: Uint8Array, head, packNo: Uint32Array,
+//                      live: Uint8Array, slots: Int32Array) -> the first k in picks whose id (ids[32k, 32k + 32))
+// is absent from the chunk index or still pending, or -1: a commit's check that every chunk it
+// counted on is durable, in one pass.
+static napi_value index_first_not_durable(napi_env env, napi_callback_info info) {
+  size_t argc = 7; napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  size_t nsrc, npicks, nids, nhead, npack, nlive, nslots;
+  const uint8_t* src = argc == 7 ? typed_arg(env, argv[0], napi_uint8_array, &nsrc) : NULL;
+  const uint32_t* picks = argc == 7 ? typed_arg(env, argv[1], napi_uint32_array, &npicks) : NULL;
+  const uint8_t* ids = argc == 7 ? typed_arg(env, argv[2], napi_uint8_array, &nids) : NULL;
+  const uint32_t* head = argc == 7 ? typed_arg(env, argv[3], napi_uint32_array, &nhead) : NULL;
+  const uint32_t* pack_no = argc == 7 ? typed_arg(env, argv[4], napi_uint32_array, &npack) : NULL;
+  const uint8_t* live = argc == 7 ? typed_arg(env, argv[5], napi_uint8_array, &nlive) : NULL;
+  const int32_t* slots = argc == 7 ? typed_arg(env, argv[6], napi_int32_array, &nslots) : NULL;
+  if (!src || !picks || !ids || !head || !pack_no || !live || !slots || nslots == 0 || (nslots & (nslots - 1)) != 0 || npack < nhead || nlive < nhead || nids < nhead * 32) {
+    napi_throw_type_error(env, NULL, "indexFirstNotDurable(ids: Uint8Array, picks: Uint32Array, tIds: Uint8Array, head, packNo: Uint32Array, live: Uint8Array, slots: Int32Array)");
+    return NULL;
+  }
+  size_t mask = nslots - 1;
+  int64_t bad = -1;
+  for (size_t i = 0; i < npicks && bad < 0; i++) {
+    if ((size_t)picks[i] * 32 + 32 > nsrc) { napi_throw_range_error(env, NULL, "indexFirstNotDurable: a pick lies outside ids"); return NULL; }
+    const uint8_t* e = src + (size_t)picks[i] * 32;
+    uint32_t h = le32(e);
+    size_t s = h & mask;
+    for (;;) {
+      int32_t k = slots[s];
+      if (k < 0 || (size_t)k >= nhead) { bad = (int64_t)picks[i]; break; }
+      if (head[k] == h && live[k] && memcmp(ids + (size_t)k * 32 + 4, e + 4, 28) == 0) {
+        if (pack_no[k] == INDEX_PENDING) bad = (int64_t)picks[i];
+        break;
+      }
+      s = (s + 1) & mask;
+    }
+  }
+  napi_value v;
+  CHECK(napi_create_double(env, (double)bad, &v));
+  return v;
+}
+
 // ---------------------------------------------------------------------------------- allocator
 //
 // shareMallocArenas(n): at most n malloc arenas for the whole process. Each thread otherwise gets
@@ -712,6 +753,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "hasId", NULL, has_id, NULL, NULL, NULL, napi_default, NULL },
     { "indexInsert", NULL, index_insert, NULL, NULL, NULL, napi_default, NULL },
     { "indexClaim", NULL, index_claim, NULL, NULL, NULL, napi_default, NULL },
+    { "indexFirstNotDurable", NULL, index_first_not_durable, NULL, NULL, NULL, napi_default, NULL },
     { "dataExtents", NULL, data_extents, NULL, NULL, NULL, napi_default, NULL },
     { "directWrite", NULL, direct_write, NULL, NULL, NULL, napi_default, NULL },
     { "mapRange", NULL, map_range, NULL, NULL, NULL, napi_default, NULL },

@@ -73,6 +73,11 @@ describe('ChunkIndex.claim', () => {
     expect(Array.from(b)).toEqual(Array.from(a));
     expect(new Set(a)).toEqual(new Set([0, 1, 2]));
     expect(viaNative.size).toBe(viaJs.size);
+    // A commit's check: the first chunk counted on that is not durable (claimed ones are pending).
+    const picks = Uint32Array.from(Array.from({ length: n - 10 }, (_, i) => i + 10).filter((k) => !zero[k] && a[k - 10] === 0));
+    expect([viaNative.firstNotDurable(ids, picks), viaJs.firstNotDurable(ids, picks, true)]).toEqual([-1, -1]);
+    const withClaimed = Uint32Array.from([...picks.subarray(0, 50), a.indexOf(1) + 10, ...picks.subarray(50)]);
+    expect([viaNative.firstNotDurable(ids, withClaimed), viaJs.firstNotDurable(ids, withClaimed, true)]).toEqual([a.indexOf(1) + 10, a.indexOf(1) + 10]);
     // Claimed ones are pending in both; zeros claimed nothing.
     for (let k = 10; k < n; k++) {
       const x = ids.subarray(k * 32, k * 32 + 32);

@@ -225,6 +225,20 @@ export class ChunkIndex {
     return flags;
   }
 
+  /**
+   * The first of `picks` whose id (`ids[32 k, 32 k + 32)`) is absent or still pending, or -1: a
+   * commit's check that every chunk it counts on is durable. `js` as for `claim`.
+   */
+  firstNotDurable(ids: Uint8Array, picks: Uint32Array, js = false): number {
+    if (this.slots.length === 0) return picks.length ? picks[0]! : -1;
+    if (native?.indexFirstNotDurable && !js) return native.indexFirstNotDurable(ids, picks, this.ids, this.head, this.packNo, this.live, this.slots) as number;
+    for (const k of picks) {
+      const e = this.find(ids, k * ID_BYTES);
+      if (e < 0 || this.packNo[e] === PENDING) return k;
+    }
+    return -1;
+  }
+
   /** Forgets every chunk whose durable location is `pack` (the pack was removed). */
   dropPack(pack: string): void {
     const p = this.packNos.get(pack);

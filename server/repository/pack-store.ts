@@ -51,27 +51,81 @@ export function decodeIdx(buf: Buffer, name: string): Array<{ id: Buffer } & Omi
   return out;
 }
 
-/** A run of pack records (header + payload each) and, per record, where its payload starts in the run. */
+/**
+ * A run of pack records (header + payload each) and, per record, as columns (a backup hands over
+ * thousands at a time, no object each): its id at `ids[idAt[i], idAt[i] + 32)`, where its payload
+ * starts in the run, its stored and raw lengths and codec.
+ */
 export interface RecordRun {
   blob: Buffer;
-  entries: Array<{ id: Buffer; at: number; storedLen: number; rawLen: number; codec: number }>;
+  n: number;
+  ids: Buffer;
+  idAt: ArrayLike<number>;
+  at: ArrayLike<number>;
+  storedLen: ArrayLike<number>;
+  rawLen: ArrayLike<number>;
+  codec: ArrayLike<number>;
 }
 
 /** Packs records the way the writer stores them: codec, stored length, raw length, id, payload. */
 export function encodeRecords(chunks: SealedChunk[]): RecordRun {
+  const n = chunks.length;
   const blob = Buffer.allocUnsafe(chunks.reduce((a, c) => a + RECORD_HEADER_BYTES + c.payload.length, 0));
-  const entries: RecordRun['entries'] = [];
+  const run: RecordRun = { blob, n, ids: Buffer.alloc(n * ID_BYTES), idAt: Uint32Array.from({ length: n }, (_, i) => i * ID_BYTES), at: new Float64Array(n), storedLen: new Uint32Array(n), rawLen: new Uint32Array(n), codec: new Uint8Array(n) };
   let o = 0;
-  for (const c of chunks) {
+  chunks.forEach((c, i) => {
     blob.writeUInt8(c.codec, o);
     blob.writeUInt32LE(c.payload.length, o + 1);
     blob.writeUInt32LE(c.rawLen, o + 5);
     c.id.copy(blob, o + 9);
     c.payload.copy(blob, o + RECORD_HEADER_BYTES);
-    entries.push({ id: c.id, at: o + RECORD_HEADER_BYTES, storedLen: c.payload.length, rawLen: c.rawLen, codec: c.codec });
+    c.id.copy(run.ids, i * ID_BYTES);
+    (run.at as Float64Array)[i] = o + RECORD_HEADER_BYTES;
+    (run.storedLen as Uint32Array)[i] = c.payload.length;
+    (run.rawLen as Uint32Array)[i] = c.rawLen;
+    (run.codec as Uint8Array)[i] = c.codec;
     o += RECORD_HEADER_BYTES + c.payload.length;
+  });
+  return run;
+}
+
+/** A pack's index file as its records are appended (the file's own layout: nothing to encode at the end). */
+class IdxBuilder {
+  private buf = Buffer.alloc(8 + 1024 * IDX_ENTRY_BYTES);
+  n = 0;
+
+  /** Run `run`'s records, its payloads `at` bytes into the pack. */
+  add(run: RecordRun, at: number): void {
+    const need = 8 + (this.n + run.n) * IDX_ENTRY_BYTES;
+    if (need > this.buf.length) {
+      const next = Buffer.alloc(Math.max(need, this.buf.length * 2));
+      this.buf.copy(next, 0, 0, 8 + this.n * IDX_ENTRY_BYTES);
+      this.buf = next;
+    }
+    const b = this.buf;
+    for (let i = 0, o = 8 + this.n * IDX_ENTRY_BYTES; i < run.n; i++, o += IDX_ENTRY_BYTES) {
+      run.ids.copy(b, o, run.idAt[i]!, run.idAt[i]! + ID_BYTES);
+      const offset = at + run.at[i]!;
+      b.writeUInt32LE(offset % 2 ** 32, o + ID_BYTES);
+      b.writeUInt32LE(Math.floor(offset / 2 ** 32), o + ID_BYTES + 4);
+      b.writeUInt32LE(run.storedLen[i]!, o + ID_BYTES + 8);
+      b.writeUInt32LE(run.rawLen[i]!, o + ID_BYTES + 12);
+      b[o + ID_BYTES + 16] = run.codec[i]!;
+    }
+    this.n += run.n;
   }
-  return { blob, entries };
+
+  /** Entry i's id (a view). */
+  id(i: number): Buffer {
+    return this.buf.subarray(8 + i * IDX_ENTRY_BYTES, 8 + i * IDX_ENTRY_BYTES + ID_BYTES);
+  }
+
+  /** The index file. */
+  finish(): Buffer {
+    IDX_MAGIC.copy(this.buf, 0);
+    this.buf.writeUInt32LE(this.n, 4);
+    return this.buf.subarray(0, 8 + this.n * IDX_ENTRY_BYTES);
+  }
 }
 
 /** Bytes handed to the writer and not yet written before appends wait (bounded memory). */
@@ -81,7 +135,7 @@ interface OpenPack {
   name: string;
   tmp: string;
   size: number;
-  entries: Array<{ id: Buffer } & Omit<IndexEntry, 'pack'>>;
+  idx: IdxBuilder;
   io: PackFile;
 }
 
@@ -160,11 +214,6 @@ function bufferedPackFile(tmp: string, header: Buffer): PackFile {
   };
 }
 
-/** A run's entries into a pack's list, at the pack offset `at` where the run starts. */
-function addEntries(into: OpenPack['entries'], entries: RecordRun['entries'], at: number): void {
-  for (const e of entries) into.push({ id: e.id, offset: at + e.at, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
-}
-
 /**
  * The chunk index (id → pack, offset) of every finalized pack, and the writer that appends sealed
  * chunks to packs. One writer per open repository serves every concurrent backup; a chunk counts
@@ -241,8 +290,11 @@ export class PackStore {
   }
 
   /** Chunks handed to the writer count for deduplication from now on (pending until durable). */
-  private markPending(entries: RecordRun['entries']): void {
-    for (const e of entries) if (!this.index.has(e.id)) this.index.set(e.id, null);
+  private markPending(run: RecordRun): void {
+    for (let i = 0; i < run.n; i++) {
+      const id = run.ids.subarray(run.idAt[i]!, run.idAt[i]! + ID_BYTES);
+      if (!this.index.has(id)) this.index.set(id, null);
+    }
   }
 
   /**
@@ -252,15 +304,15 @@ export class PackStore {
    */
   async appendRecords(run: RecordRun, written?: () => void, claimed = false): Promise<void> {
     if (this.failure) throw this.failure;
-    if (!claimed) this.markPending(run.entries);
+    if (!claimed) this.markPending(run);
     if (!this.current) {
       const name = `${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
       const tmp = path.join(this.dir, `.tmp-${name}.pack`);
-      this.current = { name, tmp, size: PACK_MAGIC.length, entries: [], io: openPackFile(tmp) };
+      this.current = { name, tmp, size: PACK_MAGIC.length, idx: new IdxBuilder(), io: openPackFile(tmp) };
     }
     const cur = this.current;
     const at = cur.size;
-    addEntries(cur.entries, run.entries, at);
+    cur.idx.add(run, at);
     cur.size += run.blob.length;
     this.queuedBytes += run.blob.length;
     cur.io.write(run.blob, at, () => {
@@ -286,12 +338,14 @@ export class PackStore {
       try {
         await cur.io.finish(cur.size);
         await fs.promises.rename(cur.tmp, path.join(this.dir, `${cur.name}.pack`));
-        await writeFileAtomic(path.join(this.dir, `${cur.name}.idx`), encodeIdx(cur.entries));
-        for (const e of cur.entries) this.index.set(e.id, { pack: cur.name, offset: e.offset, storedLen: e.storedLen, rawLen: e.rawLen, codec: e.codec });
+        const idx = cur.idx.finish();
+        await writeFileAtomic(path.join(this.dir, `${cur.name}.idx`), idx);
+        // Its chunks take their durable place: the index file goes in as a loaded one does.
+        this.index.loadIdx(idx, cur.name, `${cur.name}.idx`);
         this.loadedIdx.add(`${cur.name}.idx`);
       } catch (e) {
         this.failure ??= new RepositoryError('INTERNAL', `writing pack ${cur.name} failed: ${(e as Error).message}`);
-        for (const x of cur.entries) if (this.index.isPending(x.id)) this.index.delete(x.id);
+        for (let i = 0; i < cur.idx.n; i++) if (this.index.isPending(cur.idx.id(i))) this.index.delete(cur.idx.id(i));
         await cur.io.abort().catch(() => undefined);
         await fs.promises.rm(cur.tmp, { force: true }).catch(() => undefined);
         while (this.waitingRoom.length) this.waitingRoom.shift()!();

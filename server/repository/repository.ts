@@ -96,7 +96,7 @@ interface BackupRun {
    * Chunks whose durability the commit must confirm: this backup's new ones, and those another
    * writer still had pending when this backup counted on them.
    */
-  unconfirmed: Buffer[];
+  unconfirmed: Array<{ ids: Uint8Array; picks: Uint32Array }>;
   /**
    * The chunk index, loaded and refreshed after this backup took its lock. Only storing chunks
    * needs it: windows are read and hashed while it loads.
@@ -449,7 +449,10 @@ export class FilesystemRepository implements Repository {
       // Every chunk the manifest names must be durable now. The parent's and those found durable
       // are (the lock keeps them). A pending chunk is withdrawn when the pack it went to fails to be
       // written, whichever backup's flush reports it: then this backup fails and is retried.
-      for (const id of run.unconfirmed) if (!this.packs.index.isDurable(id)) throw new RepositoryError('CONFLICT', `chunk ${idKey(id)} was not stored by the backup that claimed it; run the backup again`);
+      for (const { ids, picks } of run.unconfirmed) {
+        const k = this.packs.index.firstNotDurable(ids, picks);
+        if (k >= 0) throw new RepositoryError('CONFLICT', `chunk ${idKey(Buffer.from(ids.buffer, ids.byteOffset + k * ID_BYTES, ID_BYTES))} was not stored by the backup that claimed it; run the backup again`);
+      }
       const header: PointHeader = {
         format: FORMAT_VERSION,
         id: pointId,
@@ -506,11 +509,13 @@ export class FilesystemRepository implements Repository {
     // Claimed in one pass (in C when the addon is there): a new chunk is pending from here on.
     const flags = this.packs.index.claim(named.ids, named.zero, from, to);
     const fresh: number[] = [];
+    const counted: number[] = [];
     for (let k = from; k < to; k++) {
       const f = flags[k - from]!;
       if (f === 1) fresh.push(k);
-      if (f !== 0) run.unconfirmed.push(namedId(named, k));
+      if (f !== 0) counted.push(k);
     }
+    if (counted.length) run.unconfirmed.push({ ids: named.ids, picks: Uint32Array.from(counted) });
     if (fresh.length === 0) {
       await this.engine.drop(seg);
       return;
@@ -543,9 +548,14 @@ export class FilesystemRepository implements Repository {
       // In the slab, or (records bigger than a slab) in a blob of its own.
       const blob = s.blob ?? this.slabs.view(slab!, s.blobLen);
       if (s.blob) freeSlab();
-      const entries = fresh.map((k, j) => ({ id: namedId(named, k), at: s.at[j]!, storedLen: s.storedLen[j]!, rawLen: lengths[k]!, codec: s.codecs[j]! }));
+      const idAt = new Uint32Array(fresh.length);
+      const rawLen = new Uint32Array(fresh.length);
+      fresh.forEach((k, j) => {
+        idAt[j] = k * ID_BYTES;
+        rawLen[j] = lengths[k]!;
+      });
       // Appends fail only before the writer takes the blob.
-      await this.packs.appendRecords({ blob, entries }, freeSlab, true);
+      await this.packs.appendRecords({ blob, n: fresh.length, ids: named.ids, idAt, at: s.at, storedLen: s.storedLen, rawLen, codec: s.codecs }, freeSlab, true);
       run.totals.storedBytesAdded += blob.length;
     } catch (e) {
       freeSlab();
