@@ -949,6 +949,68 @@ fail:
   return res;
 }
 
+// checkIds(data: Uint8Array, starts: Float64Array, lengths: Float64Array, ids: Uint8Array, idAt: Float64Array,
+//          key: Uint8Array | null, bad: Uint8Array) -> how many chunks do not match their ids
+// Chunk i is data[starts[i], starts[i] + lengths[i]); its id is ids[idAt[i], idAt[i] + 32) (SHA-256,
+// or HMAC-SHA-256 with `key`); bad[i] is set to 1 when they differ. Restores and verification check
+// every chunk they decode this way, 16 at a time, on the calling thread.
+static napi_value check_ids(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7], res = NULL;
+  double *starts = NULL, *lengths = NULL, *id_at = NULL;
+  const uint8_t** ptrs = NULL;
+  size_t* lens = NULL;
+  uint8_t* out = NULL;
+  size_t ns = 0, nl = 0, na = 0, nd, ni, nb;
+  napi_typedarray_type t;
+  void *data, *ids, *bad;
+  napi_value ab;
+  size_t off;
+  uint8_t key[32];
+  bool has_key = false;
+  ECHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 7 || napi_get_typedarray_info(env, argv[0], &t, &nd, &data, &ab, &off) != napi_ok || t != napi_uint8_array ||
+      !(starts = float64s(env, argv[1], &ns)) || !(lengths = float64s(env, argv[2], &nl)) ||
+      napi_get_typedarray_info(env, argv[3], &t, &ni, &ids, &ab, &off) != napi_ok || t != napi_uint8_array || !(id_at = float64s(env, argv[4], &na)) ||
+      !key32(env, argv[5], key, &has_key) || napi_get_typedarray_info(env, argv[6], &t, &nb, &bad, &ab, &off) != napi_ok || t != napi_uint8_array ||
+      ns != nl || ns != na || nb < ns) {
+    napi_throw_type_error(env, NULL, "checkIds(data, starts, lengths, ids, idAt, key, bad)");
+    goto fail;
+  }
+  ptrs = (const uint8_t**)malloc((ns ? ns : 1) * sizeof(uint8_t*));
+  lens = (size_t*)malloc((ns ? ns : 1) * sizeof(size_t));
+  out = (uint8_t*)malloc((ns ? ns : 1) * 32);
+  if (!ptrs || !lens || !out) {
+    napi_throw_error(env, NULL, "out of memory");
+    goto fail;
+  }
+  for (size_t i = 0; i < ns; i++) {
+    if (starts[i] < 0 || lengths[i] < 0 || starts[i] + lengths[i] > (double)nd || id_at[i] < 0 || id_at[i] + 32 > (double)ni) {
+      napi_throw_range_error(env, NULL, "checkIds: a chunk or an id lies outside its buffer");
+      goto fail;
+    }
+    ptrs[i] = (const uint8_t*)data + (size_t)starts[i];
+    lens[i] = (size_t)lengths[i];
+  }
+  if (has_key) hmac_sha256_many(key, 32, ptrs, lens, ns, out);
+  else sha256_many(ptrs, lens, ns, out);
+  uint32_t mismatched = 0;
+  for (size_t i = 0; i < ns; i++) {
+    uint8_t differs = memcmp(out + i * 32, (const uint8_t*)ids + (size_t)id_at[i], 32) != 0;
+    ((uint8_t*)bad)[i] = differs;
+    mismatched += differs;
+  }
+  napi_create_uint32(env, mismatched, &res);
+fail:
+  free(starts);
+  free(lengths);
+  free(id_at);
+  free(ptrs);
+  free(lens);
+  free(out);
+  return res;
+}
+
 // engineHashImpl() -> 1 when ids are computed 16 at a time with AVX-512, 0 one at a time.
 static napi_value engine_hash_impl(napi_env env, napi_callback_info info) {
   (void)info;
@@ -988,6 +1050,7 @@ void engine_register(napi_env env, napi_value exports) {
     { "engineDrop", NULL, engine_drop, NULL, NULL, NULL, napi_default, NULL },
     { "engineHashMany", NULL, engine_hash_many, NULL, NULL, NULL, napi_default, NULL },
     { "engineHashImpl", NULL, engine_hash_impl, NULL, NULL, NULL, napi_default, NULL },
+    { "checkIds", NULL, check_ids, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -78,6 +78,24 @@ describe('native backup engine', () => {
     expect(() => native.engineHashMany(buf, new Float64Array([buf.length]), new Float64Array([1]), null, -1)).toThrow(/outside the buffer/);
   });
 
+  it('checks chunks against their ids all at once: the ones that differ are flagged, with or without a key', () => {
+    if (!engineThere()) return;
+    const data = randomBytes(300_000);
+    const starts = [0, 10, 70_000, 150_000, 299_000];
+    const lengths = [0, 65536, 24_000, 1, 1000];
+    const key = randomBytes(32);
+    for (const k of [null, key]) {
+      const ids = Buffer.concat(starts.map((s0, i) => (k ? createHmac('sha256', k) : createHash('sha256')).update(data.subarray(s0, s0 + lengths[i]!)).digest()));
+      // Chunk 2's id is damaged, chunk 3 is checked against chunk 4's id.
+      ids[2 * 32 + 7]! ^= 1;
+      const idAt = [0, 32, 64, 128, 128];
+      const bad = new Uint8Array(5);
+      expect(native.checkIds(data, Float64Array.from(starts), Float64Array.from(lengths), ids, Float64Array.from(idAt), k, bad)).toBe(2);
+      expect(Array.from(bad)).toEqual([0, 0, 1, 1, 0]);
+    }
+    expect(() => native.checkIds(data, new Float64Array([299_999]), new Float64Array([2]), Buffer.alloc(32), new Float64Array([0]), null, new Uint8Array(1))).toThrow(/outside its buffer/);
+  });
+
   it('a read past the end of the source is a clear error; a segment is sealed once; bad arguments are refused', async () => {
     if (!engineThere()) return;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-engine-'));
