@@ -257,15 +257,18 @@ static bool read_source(job_t* j) {
   seg_t* s = j->seg;
   if (s->bytes_kind == BYTES_PINNED) return true;
   size_t len = s->len;
-  if (j->map_whole && j->nreads == 1) {
-    // A whole segment within the file: mapped, not copied (holes cost nothing), populated at once.
+  if (j->map_whole && j->nreads == 1 && j->reads[1] == 0) {
+    // One long read within the file (a segment, a long window): mapped, not copied into fresh
+    // memory (the page cache's pages are used as they are; holes cost nothing), populated at once.
     off_t pos = (off_t)j->reads[0];
-    void* m = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, pos);
+    off_t base = pos & ~(off_t)(sysconf(_SC_PAGESIZE) - 1);
+    size_t span = len + (size_t)(pos - base);
+    void* m = mmap(NULL, span, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, base);
     if (m != MAP_FAILED) {
       s->bytes_kind = BYTES_MAPPED;
       s->map_base = m;
-      s->map_len = len;
-      s->data = (const uint8_t*)m;
+      s->map_len = span;
+      s->data = (const uint8_t*)m + (pos - base);
       j->bytes_read = len;
       return true;
     }

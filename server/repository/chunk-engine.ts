@@ -13,9 +13,9 @@ import type { WorkerPool } from './worker-pool';
 
 /**
  * A batch's bytes: read by the engine from a descriptor (`reads` are [file position, buffer
- * offset, length] triples; `mapWhole`: one read of a whole page-aligned segment within the file,
- * which may be mapped instead of copied), or a buffer the caller read (given back to the
- * repository's buffer pool when the engine is done with it).
+ * offset, length] triples; `mapWhole`: one long read within the file, which may be mapped instead
+ * of copied), or a buffer the caller read (given back to the repository's buffer pool when the
+ * engine is done with it).
  */
 export type BatchBytes = { fd: number; reads: number[]; len: number; mapWhole: boolean } | { buf: ArrayBuffer; len: number };
 

@@ -387,9 +387,9 @@ function input(m) {
  */
 async function readInput(m) {
   // A whole segment of a file is mapped rather than read (no copy of every byte; holes cost
-  // nothing): the repository says when (one page-aligned read within the file; a mapping past
-  // its end would fault).
-  if (native?.mapRange && m.mapWhole) {
+  // nothing): the repository says when (one long read within the file; a mapping past its end
+  // would fault), at a page-aligned position.
+  if (native?.mapRange && m.mapWhole && m.reads[0] % MAP_ALIGN === 0) {
     const mapped = await native.mapRange(m.fd, m.reads[0], m.len);
     return { buf: Buffer.from(mapped), own: true, mapped };
   }

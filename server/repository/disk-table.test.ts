@@ -44,4 +44,35 @@ describe('disk tables', () => {
     expect(rows(t)).toEqual([[MAX_ZERO_RUN, null], [MAX_ZERO_RUN, null], [MAX_ZERO_RUN, null], [MAX_ZERO_RUN, null], [5, null]]);
     expect(t.sizeBytes).toBe(4 * MAX_ZERO_RUN + 5);
   });
+
+  it('keeps long copied runs as slices of the parent (no copy), extends a zero run a slice ends with, and writes the same table', () => {
+    const parentEntries = Array.from({ length: 300 }, (_, i) => (i % 7 === 3 ? { length: 65536 * (1 + (i % 3)), id: null } : { length: 1000 + i, id: id(i % 251) }));
+    parentEntries.push({ length: 65536, id: null });
+    const parent = tableOf(parentEntries);
+    const viaSlices = new DiskTableBuilder(4);
+    const viaCopies = new DiskTableBuilder(4);
+    for (const b of [viaSlices, viaCopies]) {
+      b.chunk(5, id(1), 0);
+      // A long run (a slice in viaSlices) that ends in zeros, then zeros that extend it; a short run; the rest.
+      if (b === viaSlices) b.copy(parent, 0, 200);
+      else for (let k = 0; k < 200; k++) b.copy(parent, k);
+      b.zeros(4096);
+      if (b === viaSlices) b.copy(parent, 200, 210);
+      else for (let k = 200; k < 210; k++) b.copy(parent, k);
+      b.chunk(7, id(2), 0);
+      if (b === viaSlices) b.copy(parent, 210, parent.n);
+      else for (let k = 210; k < parent.n; k++) b.copy(parent, k);
+    }
+    const out = viaSlices.finishPieces();
+    // The long runs are views of the parent's table, not copies.
+    expect(out.pieces.filter((p) => p.buffer === parent.bytes.buffer).length).toBe(2);
+    const a = viaSlices.finish();
+    const b = viaCopies.finish();
+    expect([a.n, a.sizeBytes]).toEqual([b.n, b.sizeBytes]);
+    expect(a.bytes.equals(b.bytes)).toBe(true);
+    expect(Buffer.concat(out.pieces).equals(a.bytes)).toBe(true);
+    // The zero run the first slice ended with took the 4096 bytes after it (entry 199 of the parent is zeros).
+    expect(parentEntries[199]!.id).toBeNull();
+    expect(a.length(200)).toBe(parentEntries[199]!.length + 4096);
+  });
 });

@@ -40,47 +40,80 @@ export class DiskTable {
     return this.hasId(k) ? this.bytes.subarray(this.idAt(k), this.idAt(k) + ID_BYTES) : null;
   }
 
+  /** The table as a manifest writes it: one piece. */
+  get pieces(): Buffer[] {
+    return [this.bytes];
+  }
+
   /** The entries as objects (ids are views of the table): for reports and tests, not for hot loops. */
   entries(): DiskEntry[] {
     return Array.from({ length: this.n }, (_, k) => ({ length: this.length(k), id: this.id(k) }));
   }
 }
 
+/** A disk's table as a manifest writes it: entries that lie in one or several pieces. */
+export interface TableOut {
+  readonly n: number;
+  readonly sizeBytes: number;
+  readonly pieces: Buffer[];
+}
+
+/** Copied runs of at least this many entries stay in the table they came from (a slice, not a copy). */
+const SLICE_MIN = 64;
+
 /**
- * Writes a table entry by entry; consecutive zeros become one run (up to MAX_ZERO_RUN). Grows by
- * doubling: a caller that knows about how many entries come passes that as `capacity`.
+ * Writes a table entry by entry; consecutive zeros become one run (up to MAX_ZERO_RUN). Long runs
+ * copied from another table (an incremental's parent: most of its entries) stay where they are,
+ * as slices of it: the table comes out as pieces (`finishPieces`), and a manifest is written from
+ * them without the megabyte per disk a copy would fault in. `capacity`: about how many entries
+ * this builder writes itself.
  */
 export class DiskTableBuilder {
+  /** Finished pieces: own segments and slices of other tables, in order. */
+  private readonly done: Buffer[] = [];
   private buf: Buffer;
+  /** The current own segment is buf[segStart, used). */
+  private segStart = 0;
+  private used = 0;
   private n = 0;
   private size = 0;
   /** The last entry is a zero run (the next zeros extend it). */
   private zeroTail = false;
+  /** The last entry ends a slice of another table (read-only: it is moved here to be extended). */
+  private lastInSlice = false;
 
   constructor(capacity = 1024) {
     this.buf = Buffer.allocUnsafe(Math.max(16, capacity) * ENTRY_BYTES);
   }
 
-  /** Room for `more` entries after the last one. */
+  /** Room for `more` entries in the current own segment. */
   private ensure(more: number): void {
-    const need = (this.n + more) * ENTRY_BYTES;
+    const need = this.used + more * ENTRY_BYTES;
     if (need <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
-    this.buf.copy(next, 0, 0, this.n * ENTRY_BYTES);
+    // Earlier own segments were handed out as pieces: the new buffer holds the current one only.
+    const next = Buffer.allocUnsafe(Math.max(need - this.segStart, this.buf.length * 2));
+    this.buf.copy(next, 0, this.segStart, this.used);
+    this.used -= this.segStart;
+    this.segStart = 0;
     this.buf = next;
   }
 
   /** Where a new entry goes. */
   private room(): number {
     this.ensure(1);
-    return this.n++ * ENTRY_BYTES;
+    const o = this.used;
+    this.used += ENTRY_BYTES;
+    this.n++;
+    this.lastInSlice = false;
+    return o;
   }
 
   zeros(length: number): void {
     this.size += length;
     while (length > 0) {
       if (this.zeroTail) {
-        const o = (this.n - 1) * ENTRY_BYTES;
+        if (this.lastInSlice) this.unslice();
+        const o = this.used - ENTRY_BYTES;
         const have = this.buf.readUInt32LE(o);
         const add = Math.min(length, MAX_ZERO_RUN - have);
         if (add > 0) {
@@ -98,6 +131,17 @@ export class DiskTableBuilder {
     }
   }
 
+  /** Moves the last entry out of the slice it ends into the own segment (to be extended there). */
+  private unslice(): void {
+    const slice = this.done.pop()!;
+    const last = slice.subarray(slice.length - ENTRY_BYTES);
+    if (slice.length > ENTRY_BYTES) this.done.push(slice.subarray(0, slice.length - ENTRY_BYTES));
+    this.ensure(1);
+    last.copy(this.buf, this.used);
+    this.used += ENTRY_BYTES;
+    this.lastInSlice = false;
+  }
+
   /** A chunk whose id is `ids[at, at + 32)`. */
   chunk(length: number, ids: Uint8Array, at: number): void {
     const o = this.room();
@@ -109,8 +153,9 @@ export class DiskTableBuilder {
   }
 
   /**
-   * Entries `from` to `to` of another table, as they are, in one copy (zero runs at its start merge
-   * with zeros before them). `bytes`: what the entries cover, when the caller knows it.
+   * Entries `from` to `to` of another table, as they are (zero runs at its start merge with zeros
+   * before them): a long run as a slice of that table, which must not change while this builder's
+   * pieces are in use. `bytes`: what the entries cover, when the caller knows it.
    */
   copy(t: DiskTable, from: number, to = from + 1, bytes = -1): void {
     while (from < to && !t.hasId(from)) {
@@ -119,19 +164,39 @@ export class DiskTableBuilder {
       this.zeros(len);
     }
     if (from >= to) return;
-    this.ensure(to - from);
     if (bytes < 0) {
       bytes = 0;
       for (let k = from; k < to; k++) bytes += t.length(k);
     }
     this.size += bytes;
-    t.bytes.copy(this.buf, this.n * ENTRY_BYTES, from * ENTRY_BYTES, to * ENTRY_BYTES);
+    const slice = t.bytes.subarray(from * ENTRY_BYTES, to * ENTRY_BYTES);
+    if (to - from >= SLICE_MIN) {
+      if (this.used > this.segStart) this.done.push(this.buf.subarray(this.segStart, this.used));
+      this.segStart = this.used;
+      this.done.push(slice);
+      this.lastInSlice = true;
+    } else {
+      this.ensure(to - from);
+      slice.copy(this.buf, this.used);
+      this.used += slice.length;
+      this.lastInSlice = false;
+    }
     this.n += to - from;
     this.zeroTail = !t.hasId(to - 1);
   }
 
+  /** The table as pieces (slices of the tables copied from stay theirs). */
+  finishPieces(): TableOut {
+    const pieces = [...this.done];
+    if (this.used > this.segStart) pieces.push(this.buf.subarray(this.segStart, this.used));
+    return { n: this.n, sizeBytes: this.size, pieces };
+  }
+
+  /** The table in one buffer. */
   finish(): DiskTable {
-    return new DiskTable(this.buf.subarray(0, this.n * ENTRY_BYTES), this.n, this.size);
+    const { pieces } = this.finishPieces();
+    const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.n * ENTRY_BYTES);
+    return new DiskTable(bytes, this.n, this.size);
   }
 }
 

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DomainError } from '@/server/errors';
-import { DiskTable, ENTRY_BYTES } from './disk-table';
+import { DiskTable, ENTRY_BYTES, type TableOut } from './disk-table';
 
 export const FORMAT_VERSION = 1;
 export const ID_BYTES = 32;
@@ -96,7 +96,7 @@ export interface PointManifest {
  * A restore point's file as pieces, in order: header and json, each disk's table as it is (no copy
  * into one buffer), then a checksum of everything before it that catches torn or edited manifests.
  */
-export function encodePoint(header: PointHeader, disks: Map<number, DiskTable>): Buffer[] {
+export function encodePoint(header: PointHeader, disks: Map<number, TableOut>): Buffer[] {
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const head = Buffer.allocUnsafe(8 + json.length);
   POINT_MAGIC.copy(head, 0);
@@ -105,7 +105,7 @@ export function encodePoint(header: PointHeader, disks: Map<number, DiskTable>):
   const pieces: Buffer[] = [head];
   for (const d of header.disks) {
     const t = disks.get(d.index);
-    if (t) pieces.push(t.bytes);
+    if (t) pieces.push(...t.pieces);
   }
   const hash = createHash('sha256');
   for (const p of pieces) hash.update(p);

@@ -41,7 +41,7 @@ import type {
   VerifyReport,
 } from './types';
 import { ByteBudget } from './byte-budget';
-import { DiskTableBuilder, type DiskTable } from './disk-table';
+import { DiskTableBuilder, type DiskTable, type TableOut } from './disk-table';
 import { ParentCuts } from './parent-cuts';
 import { WorkerPool, defaultLanes } from './worker-pool';
 import { BlobSlabs, BufferPool, SLAB_BYTES } from './buffers';
@@ -67,9 +67,8 @@ const WINDOW_BATCH_BYTES = 2 << 20;
 /** Chunk bytes per restore batch (so that a batch's raw bytes fit a 4 MiB pooled buffer). */
 const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK;
 
-/** Segments of at least this many bytes, page-aligned and within the file, are mapped by the engine rather than copied. */
+/** Single reads of at least this many bytes within the file are mapped by the engine rather than copied. */
 const MAP_MIN = 1 << 20;
-const MAP_ALIGN = 4096;
 
 function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new RepositoryError('CONFLICT', 'backup aborted');
@@ -429,7 +428,7 @@ export class FilesystemRepository implements Repository {
       if (parent && !fs.existsSync(this.pointFile(parent.header.id))) throw new RepositoryError('CONFLICT', `parent ${parent.header.id} was pruned while this backup waited for its lock; run the backup again`);
       run.totals.bytesTotal = input.disks.reduce((a, d) => a + (d.changedExtents ? d.changedExtents.reduce((x, [, l]) => x + l, 0) : d.source.sizeBytes), 0);
       const diskResults: BackupDiskResult[] = [];
-      const diskEntries = new Map<number, DiskTable>();
+      const diskEntries = new Map<number, TableOut>();
       for (const d of input.disks) {
         const before = { read: run.totals.bytesRead, stored: run.totals.storedBytesAdded };
         const parentEntries = parent?.disks.get(d.index);
@@ -593,7 +592,7 @@ export class FilesystemRepository implements Repository {
       }
       run.totals.bytesRead += len;
       const [first] = slices[0]!;
-      const mapWhole = slices.length === 1 && first % MAP_ALIGN === 0 && len >= MAP_MIN && first + len <= d.source.sizeBytes;
+      const mapWhole = slices.length === 1 && len >= MAP_MIN && first + len <= d.source.sizeBytes;
       return { fd: d.source.fd, reads, len, mapWhole };
     }
     if (slices.length === 1 && !d.source.readInto) {
@@ -621,7 +620,7 @@ export class FilesystemRepository implements Repository {
   }
 
   /** A full read, segment by segment, in parallel; segments with no allocated data are not read. */
-  private async backupFull(d: BackupDiskInput, run: BackupRun): Promise<DiskTable> {
+  private async backupFull(d: BackupDiskInput, run: BackupRun): Promise<TableOut> {
     const size = d.source.sizeBytes;
     const allocated: Extent[] = d.source.allocatedExtents ? await d.source.allocatedExtents() : [[0, size]];
     const segments: Array<[number, number, boolean]> = [];
@@ -643,7 +642,7 @@ export class FilesystemRepository implements Repository {
         run.input.onProgress?.({ ...run.totals });
       },
     );
-    return out.finish();
+    return out.finishPieces();
   }
 
   /**
@@ -653,7 +652,7 @@ export class FilesystemRepository implements Repository {
    * after it fall the same way); the chunks that differ become changed extents, re-chunked and
    * stored as an incremental from extents would.
    */
-  private async backupAgainstParent(d: BackupDiskInput, parentEntries: DiskTable, run: BackupRun): Promise<DiskTable> {
+  private async backupAgainstParent(d: BackupDiskInput, parentEntries: DiskTable, run: BackupRun): Promise<TableOut> {
     const size = d.source.sizeBytes;
     const parent = expandChunks(parentEntries, size);
     const allocated: Extent[] = d.source.allocatedExtents ? await d.source.allocatedExtents() : [[0, size]];
@@ -711,7 +710,7 @@ export class FilesystemRepository implements Repository {
    * the cuts fall back on the parent's boundaries. A short one is re-read and re-hashed at the
    * parent's own cuts, from the boundary before it to the boundary after it.
    */
-  private async backupChanged(d: BackupDiskInput, parentEntries: DiskTable, run: BackupRun): Promise<DiskTable> {
+  private async backupChanged(d: BackupDiskInput, parentEntries: DiskTable, run: BackupRun): Promise<TableOut> {
     const size = d.source.sizeBytes;
     const cuts = new ParentCuts(parentEntries);
     const wins = planWindows(d.changedExtents!, cuts, size);
@@ -774,7 +773,8 @@ export class FilesystemRepository implements Repository {
     );
     // Splice: parent chunks between the windows, new chunks inside them. A window that resynced past
     // the start of the next one is redone from its resync point (rare: edits close together).
-    const out = new DiskTableBuilder(parentEntries.n + results.reduce((a, r) => a + r.chunks.reduce((x, c) => x + c.to - c.from, 0), 0));
+    // The parent's runs between windows stay slices of its table: the builder writes the new entries (and short runs).
+    const out = new DiskTableBuilder(results.reduce((a, r) => a + r.chunks.reduce((x, c) => x + c.to - c.from, 0), 0) + 4 * results.length + 64);
     let pos = 0;
     for (let i = 0; i < results.length; i++) {
       let r = results[i]!;
@@ -791,7 +791,7 @@ export class FilesystemRepository implements Repository {
       if (!cuts.isCut(pos)) throw new RepositoryError('INTERNAL', `incremental resync at ${pos} is not a parent boundary`);
     }
     cuts.copyTo(out, pos, size);
-    const table = out.finish();
+    const table = out.finishPieces();
     if (table.sizeBytes !== size) throw new RepositoryError('INTERNAL', `incremental covers ${table.sizeBytes} of ${size} bytes`);
     return table;
   }
