@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ChunkIndex } from './chunk-index';
 import { encodeIdx } from './pack-store';
+import { tableOf } from './disk-table';
 
 const id = (i: number) => createHash('sha256').update(String(i)).digest();
 
@@ -84,5 +85,26 @@ describe('ChunkIndex.claim', () => {
       if (zero[k]) expect(a[k - 10]).toBe(0);
       else expect([viaNative.isPending(x), viaNative.has(x)]).toEqual([viaJs.isPending(x), true]);
     }
+  });
+});
+
+describe('ChunkIndex.locate', () => {
+  it('finds where every chunk of a table is, natively exactly as in JavaScript; zeros have no pack; the first missing or pending chunk is named', () => {
+    const ix = new ChunkIndex();
+    for (let i = 0; i < 3000; i++) ix.set(id(i), { pack: `p${i % 5}`, offset: 2 ** 33 + i, storedLen: i, rawLen: 4096 + i, codec: i % 2 });
+    ix.set(id(5000), null);
+    const entries = Array.from({ length: 2000 }, (_, k) => (k % 9 === 4 ? { length: 65536, id: null } : { length: 4096 + k, id: id(k) }));
+    const check = (t: ReturnType<typeof tableOf>, missing: number) => {
+      const [a, b] = [ix.locate(t), ix.locate(t, true)];
+      expect([a.missing, b.missing]).toEqual([missing, missing]);
+      for (const col of ['packNo', 'offset', 'storedLen', 'rawLen', 'codec'] as const) expect(Array.from(a[col])).toEqual(Array.from(b[col]));
+      return a;
+    };
+    const a = check(tableOf(entries), -1);
+    expect([ix.packName(a.packNo[3]!), a.offset[3], a.rawLen[3], a.codec[3]]).toEqual(['p3', 2 ** 33 + 3, 4099, 1]);
+    expect(a.packNo[4]).toBe(0xffffffff);
+    // An absent chunk, then a pending one: the first of them is named.
+    check(tableOf([...entries.slice(0, 10), { length: 1, id: id(9999) }, { length: 1, id: id(5000) }]), 10);
+    check(tableOf([...entries.slice(0, 10), { length: 1, id: id(5000) }]), 10);
   });
 });

@@ -1,4 +1,5 @@
 import { ID_BYTES, IDX_ENTRY_BYTES, idxEntryCount } from './format';
+import { ENTRY_BYTES, type DiskTable } from './disk-table';
 import { native } from './native.mjs';
 
 export interface IndexEntry {
@@ -16,6 +17,18 @@ function headOf(src: Uint8Array, at = 0): number {
 
 const EMPTY = -1;
 const PENDING = 0xffffffff;
+/** A located entry's pack number when it has no chunk (zeros) or none was found. */
+export const NO_PACK = 0xffffffff;
+
+/** Where a disk table's chunks are stored, per entry (see ChunkIndex.locate). */
+export interface ChunkLocations {
+  packNo: Uint32Array;
+  offset: Float64Array;
+  storedLen: Uint32Array;
+  rawLen: Uint32Array;
+  codec: Uint8Array;
+  missing: number;
+}
 
 /**
  * Chunk id → location, for hundreds of thousands of chunks: an open-addressing hash table over
@@ -237,6 +250,40 @@ export class ChunkIndex {
       if (e < 0 || this.packNo[e] === PENDING) return k;
     }
     return -1;
+  }
+
+  /**
+   * Where every chunk of a disk table is stored, as columns (a restore makes no object per chunk):
+   * pack numbers (`packName` names them; NO_PACK for zero entries), offsets, stored and raw lengths,
+   * codecs; `missing` is the first entry with an id that has no durable location, or -1. `js` as for `claim`.
+   */
+  locate(t: DiskTable, js = false): ChunkLocations {
+    const n = t.n;
+    const loc: ChunkLocations = { packNo: new Uint32Array(n), offset: new Float64Array(n), storedLen: new Uint32Array(n), rawLen: new Uint32Array(n), codec: new Uint8Array(n), missing: -1 };
+    if (native?.indexLocate && !js) {
+      loc.missing = native.indexLocate(t.bytes, n, this.ids, this.head, this.packNo, this.offset, this.storedLen, this.rawLen, this.codec, this.live, this.slots, loc.packNo, loc.offset, loc.storedLen, loc.rawLen, loc.codec) as number;
+      return loc;
+    }
+    for (let k = 0; k < n; k++) {
+      loc.packNo[k] = NO_PACK;
+      if (!t.hasId(k)) continue;
+      const e = this.find(t.bytes, k * ENTRY_BYTES + 5);
+      if (e < 0 || this.packNo[e] === PENDING) {
+        if (loc.missing < 0) loc.missing = k;
+        continue;
+      }
+      loc.packNo[k] = this.packNo[e]!;
+      loc.offset[k] = this.offset[e]!;
+      loc.storedLen[k] = this.storedLen[e]!;
+      loc.rawLen[k] = this.rawLen[e]!;
+      loc.codec[k] = this.codec[e]!;
+    }
+    return loc;
+  }
+
+  /** The pack a location's number names. */
+  packName(no: number): string {
+    return this.packs[no]!;
   }
 
   /** Forgets every chunk whose durable location is `pack` (the pack was removed). */

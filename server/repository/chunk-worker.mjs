@@ -173,7 +173,7 @@ async function restoreBatch(m) {
     const ids = Buffer.from(m.ids);
     const out = Buffer.from(m.out);
     const bad = [];
-    const idOf = (i) => ids.toString('base64', i * 32, i * 32 + 32);
+    const idOf = (i) => ids.toString('base64', m.idAt[i], m.idAt[i] + 32);
     // The decoded chunks, checked against their ids together at the end.
     const which = [];
     const starts = [];
@@ -187,7 +187,7 @@ async function restoreBatch(m) {
         which.push(i);
         starts.push(o);
         lengths.push(m.rawLen[i]);
-        idAt.push(i * 32);
+        idAt.push(m.idAt[i]);
       } catch (e) {
         bad.push({ chunkId: idOf(i), problem: e instanceof Error ? e.message : String(e) });
       }

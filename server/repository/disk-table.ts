@@ -51,6 +51,19 @@ export class DiskTable {
   }
 }
 
+/** Where each entry of a table starts on the disk; the last of the n + 1 is the disk's size. */
+export function entryStarts(t: DiskTable): Float64Array {
+  const { bytes, n } = t;
+  const starts = new Float64Array(n + 1);
+  let pos = 0;
+  for (let k = 0, e = 0; k < n; k++, e += ENTRY_BYTES) {
+    starts[k] = pos;
+    pos += (bytes[e]! | (bytes[e + 1]! << 8) | (bytes[e + 2]! << 16)) + bytes[e + 3]! * 2 ** 24;
+  }
+  starts[n] = pos;
+  return starts;
+}
+
 /** A disk's table as a manifest writes it: entries that lie in one or several pieces. */
 export interface TableOut {
   readonly n: number;

@@ -7,22 +7,14 @@
  * them back chunk by chunk, was most of the main thread's work in an incremental).
  */
 import { MAX_CHUNK } from './chunker.mjs';
-import { ENTRY_BYTES, type DiskTable, type DiskTableBuilder } from './disk-table';
+import { ENTRY_BYTES, entryStarts, type DiskTable, type DiskTableBuilder } from './disk-table';
 
 export class ParentCuts {
   /** Entry k starts at starts[k]; starts[n] is the disk's size. */
   readonly starts: Float64Array;
 
   constructor(readonly table: DiskTable) {
-    const { bytes, n } = table;
-    const starts = new Float64Array(n + 1);
-    let pos = 0;
-    for (let k = 0, e = 0; k < n; k++, e += ENTRY_BYTES) {
-      starts[k] = pos;
-      pos += (bytes[e]! | (bytes[e + 1]! << 8) | (bytes[e + 2]! << 16)) + bytes[e + 3]! * 2 ** 24;
-    }
-    starts[n] = pos;
-    this.starts = starts;
+    this.starts = entryStarts(table);
   }
 
   get size(): number {

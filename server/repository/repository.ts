@@ -28,7 +28,8 @@ import { readExactly, readFileShared, writeFileAtomic } from './files';
 import { checkKey, deriveKeys, loadKeyFile, type RepoKeys } from './keys';
 import { acquireLock } from './locks';
 import { openImageWriter } from './image-writer';
-import { PackStore, decodeIdx, type IndexEntry, type SealedChunk } from './pack-store';
+import { PackStore, decodeIdx, type SealedChunk } from './pack-store';
+import { NO_PACK } from './chunk-index';
 import type {
   BackupDiskInput,
   BackupDiskResult,
@@ -41,7 +42,7 @@ import type {
   VerifyReport,
 } from './types';
 import { ByteBudget } from './byte-budget';
-import { DiskTableBuilder, type DiskTable, type TableOut } from './disk-table';
+import { DiskTableBuilder, ENTRY_BYTES, entryStarts, type DiskTable, type TableOut } from './disk-table';
 import { ParentCuts } from './parent-cuts';
 import { WorkerPool, defaultLanes } from './worker-pool';
 import { BlobSlabs, BufferPool, SLAB_BYTES } from './buffers';
@@ -816,26 +817,21 @@ export class FilesystemRepository implements Repository {
     if (!entries) throw new RepositoryError('NOT_FOUND', `restore point ${pointId} has no disk ${diskIndex}`);
     const sizeBytes = m.header.disks.find((d) => d.index === diskIndex)!.sizeBytes;
     await this.packs.refresh();
-    type Item = { offset: number; length: number; ix: IndexEntry | null; id: Buffer | null };
-    const batches: Item[][] = [];
-    let cur: Item[] = [];
-    let curBytes = 0;
-    let pos = 0;
-    for (let k = 0; k < entries.n; k++) {
-      const id = entries.id(k);
-      const length = entries.length(k);
-      const ix = id ? (this.packs.index.get(id) ?? null) : null;
-      if (id && !ix) throw new RepositoryError('INTERNAL', `restore point ${pointId} needs chunk ${idKey(id)} that is missing from the repository (run verify)`);
-      cur.push({ offset: pos, length, ix, id });
-      curBytes += id ? length : 0;
-      pos += length;
-      if (curBytes >= RESTORE_BATCH_BYTES) {
-        batches.push(cur);
-        cur = [];
-        curBytes = 0;
+    // Every chunk's place, as columns (no object per chunk: a disk has tens of thousands).
+    const index = this.packs.index;
+    const loc = index.locate(entries);
+    if (loc.missing >= 0) throw new RepositoryError('INTERNAL', `restore point ${pointId} needs chunk ${idKey(entries.id(loc.missing)!)} that is missing from the repository (run verify)`);
+    const starts = entryStarts(entries);
+    // Batches of entries [from, to) holding about RESTORE_BATCH_BYTES of chunks each.
+    const batches: Array<[number, number]> = [];
+    for (let k = 0, from = 0, bytes = 0; k < entries.n; k++) {
+      if (loc.packNo[k] !== NO_PACK) bytes += loc.rawLen[k]!;
+      if (bytes >= RESTORE_BATCH_BYTES || k === entries.n - 1) {
+        batches.push([from, k + 1]);
+        from = k + 1;
+        bytes = 0;
       }
     }
-    if (cur.length) batches.push(cur);
     const packDir = path.join(this.path, 'packs');
     // Budget taken by batches not handed to the sink yet: given back if the stream fails.
     const held = new Set<() => void>();
@@ -844,7 +840,7 @@ export class FilesystemRepository implements Repository {
       await pipeline(
         batches,
         this.pool.size * 2,
-        async (batch) => {
+        async ([from, to]) => {
           // The budget is held until the sink has taken the batch (its writer bounds what it holds).
           const taken = await this.inflight.acquire(RESTORE_BATCH_BYTES, rank);
           const free = () => {
@@ -855,79 +851,86 @@ export class FilesystemRepository implements Repository {
           try {
             if (ended) throw new RepositoryError('CONFLICT', 'the restore stream has ended');
             if (signal?.aborted) throw abortError(signal);
-            const chunks = batch.filter((b) => b.ix);
-            if (chunks.length === 0) return { batch, data: null, out: null, free };
+            let count = 0;
+            for (let k = from; k < to; k++) if (loc.packNo[k] !== NO_PACK) count++;
+            if (count === 0) return { from, to, data: null, out: null, free };
             // Spans of records adjacent in one pack (headers between them included): the worker reads
             // each with one read, decodes every record into `out`, checks it against its id.
             const spanFile: string[] = [];
             const spanFrom: number[] = [];
             const spanTo: number[] = [];
             const spanAt: number[] = [];
-            const where = new Float64Array(chunks.length);
+            const where = new Float64Array(count);
+            const storedLen = new Uint32Array(count);
+            const rawLen = new Uint32Array(count);
+            const codec = new Uint8Array(count);
+            // Ids are read where the entries hold them (a copy of the batch's part of the table).
+            const idAt = new Float64Array(count);
             let total = 0;
             let raw = 0;
-            chunks.forEach((b, k) => {
-              const ix = b.ix!;
+            let lastPack = NO_PACK;
+            for (let k = from, j = 0; k < to; k++) {
+              const p = loc.packNo[k]!;
+              if (p === NO_PACK) continue;
+              if (loc.rawLen[k] !== starts[k + 1]! - starts[k]!) throw new RepositoryError('INTERNAL', `chunk ${idKey(entries.id(k)!)} is damaged: its index entry holds ${loc.rawLen[k]} bytes, the restore point ${starts[k + 1]! - starts[k]!} (run verify)`);
+              const offset = loc.offset[k]!;
+              const stored = loc.storedLen[k]!;
               const last = spanFile.length - 1;
-              if (last >= 0 && spanFile[last] === ix.pack && ix.offset - RECORD_HEADER_BYTES === spanTo[last] && spanTo[last]! - spanFrom[last]! < 32 << 20) {
-                where[k] = spanAt[last]! + (ix.offset - spanFrom[last]!);
-                total += ix.offset + ix.storedLen - spanTo[last]!;
-                spanTo[last] = ix.offset + ix.storedLen;
+              if (last >= 0 && p === lastPack && offset - RECORD_HEADER_BYTES === spanTo[last] && spanTo[last]! - spanFrom[last]! < 32 << 20) {
+                where[j] = spanAt[last]! + (offset - spanFrom[last]!);
+                total += offset + stored - spanTo[last]!;
+                spanTo[last] = offset + stored;
               } else {
-                spanFile.push(ix.pack);
-                spanFrom.push(ix.offset);
-                spanTo.push(ix.offset + ix.storedLen);
+                spanFile.push(index.packName(p));
+                spanFrom.push(offset);
+                spanTo.push(offset + stored);
                 spanAt.push(total);
-                where[k] = total;
-                total += ix.storedLen;
+                where[j] = total;
+                total += stored;
               }
-              raw += ix.rawLen;
-            });
-            const storedLen = new Uint32Array(chunks.length);
-            const rawLen = new Uint32Array(chunks.length);
-            const codec = new Uint8Array(chunks.length);
-            const ids = Buffer.alloc(chunks.length * 32);
-            chunks.forEach((b, k) => {
-              storedLen[k] = b.ix!.storedLen;
-              rawLen[k] = b.ix!.rawLen;
-              codec[k] = b.ix!.codec;
-              b.id!.copy(ids, k * 32);
-            });
+              lastPack = p;
+              storedLen[j] = stored;
+              rawLen[j] = loc.rawLen[k]!;
+              codec[j] = loc.codec[k]!;
+              idAt[j] = (k - from) * ENTRY_BYTES + 5;
+              raw += loc.rawLen[k]!;
+              j++;
+            }
+            const ids = Uint8Array.from(entries.bytes.subarray(from * ENTRY_BYTES, to * ENTRY_BYTES));
             const out = this.buffers.take(raw);
             const r = await this.pool.call<{ out: ArrayBuffer; bad: Array<{ chunkId: string; problem: string }> }>(
               this.pool.pick(),
-              { op: 'restoreBatch', dir: packDir, spanFile, spanFrom, spanTo, spanAt, total, where, storedLen, rawLen, codec, ids: ids.buffer, out },
-              [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer, out],
+              { op: 'restoreBatch', dir: packDir, spanFile, spanFrom, spanTo, spanAt, total, where, storedLen, rawLen, codec, ids: ids.buffer, idAt, out },
+              [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer, idAt.buffer, out],
             );
             if (r.bad.length) {
               this.buffers.give(r.out);
               throw new RepositoryError('INTERNAL', `chunk ${r.bad[0]!.chunkId} is damaged: ${r.bad[0]!.problem} (run verify)`);
             }
-            return { batch, data: Buffer.from(r.out, 0, raw), out: r.out, free };
+            return { from, to, data: Buffer.from(r.out, 0, raw), out: r.out, free };
           } catch (e) {
             free();
             throw e;
           }
         },
-        async ({ batch, data, out, free }) => {
+        async ({ from, to, data, out, free }) => {
           let o = 0;
           // The batch's buffer goes back to the pool once the sink is done with every run of it.
           let pending = 1;
           const release = () => {
             if (--pending === 0) this.buffers.give(out);
           };
-          for (let i = 0; i < batch.length; ) {
-            const b = batch[i]!;
-            if (!b.id) {
-              let len = 0;
-              for (; i < batch.length && !batch[i]!.id; i++) len += batch[i]!.length;
-              await sink(b.offset, null, len);
+          for (let k = from; k < to; ) {
+            const zeros = loc.packNo[k] === NO_PACK;
+            const at = k;
+            while (k < to && (loc.packNo[k] === NO_PACK) === zeros) k++;
+            const len = starts[k]! - starts[at]!;
+            if (zeros) {
+              await sink(starts[at]!, null, len);
               continue;
             }
-            let len = 0;
-            for (; i < batch.length && batch[i]!.id; i++) len += batch[i]!.length;
             pending++;
-            await sink(b.offset, data!.subarray(o, o + len), len, release);
+            await sink(starts[at]!, data!.subarray(o, o + len), len, release);
             o += len;
           }
           release();
