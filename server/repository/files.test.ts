@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFileShared } from './files';
+import { readFileShared, writeFileAtomic } from './files';
 import { native } from './native.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-files-'));
@@ -33,5 +33,18 @@ describe('readFileShared', () => {
     expect(s.buf.toString()).toBe('abc');
     expect((await readFileShared(empty)).buf.length).toBe(0);
     await expect(readFileShared(path.join(dir, 'missing.idx'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('writes a file from thousands of pieces (gathered writes), empty ones included, byte for byte', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-pieces-'));
+    try {
+      const pieces = Array.from({ length: 2500 }, (_, i) => (i % 7 === 0 ? Buffer.alloc(0) : randomBytes(1 + (i % 300))));
+      const file = path.join(dir, 'm.qpt');
+      await writeFileAtomic(file, pieces);
+      expect(fs.readFileSync(file).equals(Buffer.concat(pieces))).toBe(true);
+      expect(fs.readdirSync(dir)).toEqual(['m.qpt']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

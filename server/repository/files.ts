@@ -8,19 +8,33 @@ export async function writeFileAtomic(file: string, data: Buffer | string | Buff
   const tmp = path.join(path.dirname(file), `.tmp-${path.basename(file)}-${randomUUID().slice(0, 8)}`);
   const fh = await fs.promises.open(tmp, 'wx', mode);
   try {
-    if (Array.isArray(data)) {
-      let pos = 0;
-      for (const b of data) {
-        for (let done = 0; done < b.length; ) done += (await fh.write(b, done, b.length - done, pos + done)).bytesWritten;
-        pos += b.length;
-      }
-    } else await fh.writeFile(data);
+    if (Array.isArray(data)) await writePieces(fh, data);
+    else await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
   await fs.promises.rename(tmp, file);
   await syncDir(path.dirname(file));
+}
+
+/**
+ * Writes `pieces` one after another from the file's start: gathered writes of up to 1024 pieces
+ * each (a manifest is a few pieces per window of an incremental: hundreds), then the rest of a
+ * short one.
+ */
+async function writePieces(fh: fs.promises.FileHandle, pieces: Buffer[]): Promise<void> {
+  let pos = 0;
+  for (let i = 0; i < pieces.length; i += 1024) {
+    const batch = pieces.slice(i, i + 1024);
+    let wrote = (await fh.writev(batch, pos)).bytesWritten;
+    for (const b of batch) {
+      // What a short gathered write left of this piece, piece by piece.
+      for (let done = Math.min(wrote, b.length); done < b.length; ) done += (await fh.write(b, done, b.length - done, pos + done)).bytesWritten;
+      wrote = Math.max(0, wrote - b.length);
+      pos += b.length;
+    }
+  }
 }
 
 export async function syncDir(dir: string): Promise<void> {
