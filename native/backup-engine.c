@@ -494,10 +494,11 @@ static size_t seal_one(job_t* j, const uint8_t* raw, size_t n, uint8_t* dst, siz
 
 static bool run_seal(job_t* j) {
   seg_t* s = j->seg;
-  size_t room = 0;
+  size_t room = 0, longest = 0;
   for (size_t i = 0; i < j->nindices; i++) {
     if (j->indices[i] >= s->n || s->zero[j->indices[i]]) return job_fail(j, "%s", "seal: not a data chunk of the segment"), false;
     room += record_bound(s->lengths[j->indices[i]]);
+    if (s->lengths[j->indices[i]] > longest) longest = s->lengths[j->indices[i]];
   }
   uint8_t* blob = j->slab && j->slab_len >= room ? j->slab : NULL;
   if (!blob) {
@@ -509,7 +510,8 @@ static bool run_seal(job_t* j) {
   j->codecs = (uint8_t*)malloc(j->nindices ? j->nindices : 1);
   j->stored_len = (uint32_t*)malloc((j->nindices ? j->nindices : 1) * sizeof(uint32_t));
   j->at = (double*)malloc((j->nindices ? j->nindices : 1) * sizeof(double));
-  uint8_t* plain = j->has_enc_key ? (uint8_t*)scratch(SCRATCH_PTRS, zstd.bound(MAX_CHUNK) + MAX_CHUNK) : NULL;
+  // Encrypted: each payload is built here first (compressed, or as it is), then sealed into place.
+  uint8_t* plain = j->has_enc_key ? (uint8_t*)scratch(SCRATCH_PTRS, zstd.bound(longest) + longest) : NULL;
   if (!j->codecs || !j->stored_len || !j->at || (j->has_enc_key && !plain)) return job_fail(j, "%s", "out of memory"), false;
   size_t total = 0;
   for (size_t i = 0; i < j->nindices; i++) {

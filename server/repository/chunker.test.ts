@@ -93,6 +93,28 @@ describe('native chunker', () => {
   });
 });
 
+describe('native chunker, sixteen bytes at a time', () => {
+  it('cuts exactly where the byte-at-a-time loop does, whatever the mask (AVX-512 where the CPU has it)', async () => {
+    const mod = await withNative();
+    if (!mod) return;
+    const was = mod.native.gearImpl();
+    try {
+      const b = image();
+      randomBytes(300_000).copy(b, 50_000);
+      for (const bits of [2, 5, 9, 13, 14]) {
+        const cut = { min: bits < 9 ? 100 : 4096, mask: mod.maskOf(bits) };
+        const want = mod.chunkLengthsJs(b, b.length, true, 777, cut);
+        for (const impl of [0, 1]) {
+          mod.native.gearImpl(impl);
+          expect([bits, impl, Array.from(mod.native.chunk(b, b.length, true, 777, cut.min, MAX_CHUNK, cut.mask))]).toEqual([bits, impl, want]);
+        }
+      }
+    } finally {
+      mod.native.gearImpl(was);
+    }
+  });
+});
+
 describe('native naming', () => {
   it('names every chunk as node:crypto does, right after its cut (chunkNamed) or from given cuts (nameChunks)', async () => {
     const mod = await withNative();
