@@ -901,6 +901,26 @@ static napi_value engine_drop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// The ids of the spans data[starts[i], starts[i] + lengths[i]) into out (32 bytes each): SHA-256, or
+// HMAC-SHA-256 with `key`. 0 when a span lies outside data (nothing hashed), -1 out of memory.
+static int hash_spans(const uint8_t* data, size_t len, const double* starts, const double* lengths, size_t n, const uint8_t* key, uint8_t* out) {
+  const uint8_t** ptrs = (const uint8_t**)malloc((n ? n : 1) * sizeof(uint8_t*));
+  size_t* lens = (size_t*)malloc((n ? n : 1) * sizeof(size_t));
+  int ok = ptrs && lens ? 1 : -1;
+  for (size_t i = 0; i < n && ok == 1; i++) {
+    if (starts[i] < 0 || lengths[i] < 0 || starts[i] + lengths[i] > (double)len) ok = 0;
+    else {
+      ptrs[i] = data + (size_t)starts[i];
+      lens[i] = (size_t)lengths[i];
+    }
+  }
+  if (ok == 1 && key) hmac_sha256_many(key, 32, ptrs, lens, n, out);
+  else if (ok == 1) sha256_many(ptrs, lens, n, out);
+  free(ptrs);
+  free(lens);
+  return ok;
+}
+
 // engineHashMany(msgs: Uint8Array, starts: Float64Array, lengths: Float64Array, key: Uint8Array | null,
 //                impl: number) -> Uint8Array of ids (32 bytes each): the engine's naming, for tests
 //                (impl 0 forces the scalar path, 1 the lanes, -1 whatever the machine has).
@@ -908,8 +928,6 @@ static napi_value engine_hash_many(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5], res = NULL;
   double *starts = NULL, *lengths = NULL;
-  const uint8_t** ptrs = NULL;
-  size_t* lens = NULL;
   uint8_t* out = NULL;
   size_t ns = 0, nl = 0;
   napi_typedarray_type t;
@@ -927,29 +945,16 @@ static napi_value engine_hash_many(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "engineHashMany(msgs, starts, lengths, key, impl)");
     goto fail;
   }
-  ptrs = (const uint8_t**)malloc((ns ? ns : 1) * sizeof(uint8_t*));
-  lens = (size_t*)malloc((ns ? ns : 1) * sizeof(size_t));
-  out = (uint8_t*)malloc((ns ? ns : 1) * 32);
-  if (!ptrs || !lens || !out) goto fail;
-  for (size_t i = 0; i < ns; i++) {
-    if (starts[i] < 0 || lengths[i] < 0 || starts[i] + lengths[i] > (double)len) {
-      napi_throw_range_error(env, NULL, "engineHashMany: a message lies outside the buffer");
-      goto fail;
-    }
-    ptrs[i] = (const uint8_t*)d + (size_t)starts[i];
-    lens[i] = (size_t)lengths[i];
-  }
+  if (!(out = (uint8_t*)malloc((ns ? ns : 1) * 32))) goto fail;
   int was = sha256_lanes_impl();
   if (impl >= 0) sha256_lanes_force(impl);
-  if (has_key) hmac_sha256_many(key, 32, ptrs, lens, ns, out);
-  else sha256_many(ptrs, lens, ns, out);
+  int ok = hash_spans((const uint8_t*)d, len, starts, lengths, ns, has_key ? key : NULL, out);
   if (impl >= 0) sha256_lanes_force(was);
-  res = typed(env, napi_uint8_array, out, ns * 32, 1);
+  if (ok == 1) res = typed(env, napi_uint8_array, out, ns * 32, 1);
+  else napi_throw_range_error(env, NULL, ok == 0 ? "engineHashMany: a message lies outside the buffer" : "out of memory");
 fail:
   free(starts);
   free(lengths);
-  free(ptrs);
-  free(lens);
   free(out);
   return res;
 }
@@ -963,8 +968,6 @@ static napi_value check_ids(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7], res = NULL;
   double *starts = NULL, *lengths = NULL, *id_at = NULL;
-  const uint8_t** ptrs = NULL;
-  size_t* lens = NULL;
   uint8_t* out = NULL;
   size_t ns = 0, nl = 0, na = 0, nd, ni, nb;
   napi_typedarray_type t;
@@ -982,23 +985,17 @@ static napi_value check_ids(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "checkIds(data, starts, lengths, ids, idAt, key, bad)");
     goto fail;
   }
-  ptrs = (const uint8_t**)malloc((ns ? ns : 1) * sizeof(uint8_t*));
-  lens = (size_t*)malloc((ns ? ns : 1) * sizeof(size_t));
-  out = (uint8_t*)malloc((ns ? ns : 1) * 32);
-  if (!ptrs || !lens || !out) {
-    napi_throw_error(env, NULL, "out of memory");
-    goto fail;
-  }
-  for (size_t i = 0; i < ns; i++) {
-    if (starts[i] < 0 || lengths[i] < 0 || starts[i] + lengths[i] > (double)nd || id_at[i] < 0 || id_at[i] + 32 > (double)ni) {
+  for (size_t i = 0; i < ns; i++)
+    if (id_at[i] < 0 || id_at[i] + 32 > (double)ni) {
       napi_throw_range_error(env, NULL, "checkIds: a chunk or an id lies outside its buffer");
       goto fail;
     }
-    ptrs[i] = (const uint8_t*)data + (size_t)starts[i];
-    lens[i] = (size_t)lengths[i];
+  if (!(out = (uint8_t*)malloc((ns ? ns : 1) * 32))) goto fail;
+  int ok = hash_spans((const uint8_t*)data, nd, starts, lengths, ns, has_key ? key : NULL, out);
+  if (ok != 1) {
+    napi_throw_range_error(env, NULL, ok == 0 ? "checkIds: a chunk or an id lies outside its buffer" : "out of memory");
+    goto fail;
   }
-  if (has_key) hmac_sha256_many(key, 32, ptrs, lens, ns, out);
-  else sha256_many(ptrs, lens, ns, out);
   uint32_t mismatched = 0;
   for (size_t i = 0; i < ns; i++) {
     uint8_t differs = memcmp(out + i * 32, (const uint8_t*)ids + (size_t)id_at[i], 32) != 0;
@@ -1010,8 +1007,6 @@ fail:
   free(starts);
   free(lengths);
   free(id_at);
-  free(ptrs);
-  free(lens);
   free(out);
   return res;
 }

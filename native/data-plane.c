@@ -614,6 +614,19 @@ static void* typed_arg(napi_env env, napi_value v, napi_typedarray_type want, si
   return d ? d : (void*)"";
 }
 
+// The chunk index's open-addressing table (chunk-index.ts), probed as ChunkIndex.find does: the
+// slot of `id` (32 bytes) — its entry (>= 0) or the empty slot where it would go (the entry -1).
+typedef struct { int32_t entry; size_t slot; } probe_t;
+static probe_t index_probe(const uint8_t* ids, const uint32_t* head, const uint8_t* live, const int32_t* slots, size_t nslots, const uint8_t* id) {
+  size_t mask = nslots - 1;
+  uint32_t h = le32(id);
+  for (size_t s = h & mask;; s = (s + 1) & mask) {
+    int32_t k = slots[s];
+    if (k < 0) return (probe_t){ -1, s };
+    if (head[k] == h && live[k] && memcmp(ids + (size_t)k * 32 + 4, id + 4, 28) == 0) return (probe_t){ k, s };
+  }
+}
+
 // indexInsert(src, at, stride, n, ids, head, packNo, offset, storedLen, rawLen, codec, live, slots,
 //             count, pack) -> entries added.
 // The n pack index entries at src[at + i * stride] ([id 32][offset u64][stored u32][raw u32][codec u8])
@@ -648,25 +661,17 @@ static napi_value index_insert(napi_env env, napi_callback_info info) {
               nraw >= cap && ncodec >= cap && nlive >= cap && (size_t)count + n <= cap && nslots > 0 && (nslots & (nslots - 1)) == 0 &&
               ((size_t)count + n) * 2 <= nslots;
   if (!fits) { napi_throw_range_error(env, NULL, "indexInsert: the table has no room for these entries"); return NULL; }
-  size_t mask = nslots - 1;
   uint32_t added = 0;
   for (uint32_t i = 0; i < n; i++) {
     const uint8_t* e = src + at + (size_t)i * stride;
-    uint32_t h = le32(e);
-    size_t s = h & mask;
-    int32_t k;
-    for (;;) {
-      k = slots[s];
-      if (k < 0) {
-        k = (int32_t)(count + added++);
-        memcpy(ids + (size_t)k * 32, e, 32);
-        head[k] = h;
-        live[k] = 1;
-        slots[s] = k;
-        break;
-      }
-      if (head[k] == h && live[k] && memcmp(ids + (size_t)k * 32 + 4, e + 4, 28) == 0) break;
-      s = (s + 1) & mask;
+    probe_t p = index_probe(ids, head, live, slots, nslots, e);
+    int32_t k = p.entry;
+    if (k < 0) {
+      k = (int32_t)(count + added++);
+      memcpy(ids + (size_t)k * 32, e, 32);
+      head[k] = le32(e);
+      live[k] = 1;
+      slots[p.slot] = k;
     }
     const uint8_t* f = e + 32;
     pack_no[k] = pack;
@@ -710,33 +715,24 @@ static napi_value index_claim(napi_env env, napi_callback_info info) {
   bool fits = to >= from && (size_t)to * 32 <= nsrc && to <= nzero && nflags >= n && nids >= cap * 32 && npack >= cap && nlive >= cap &&
               (size_t)count + n <= cap && nslots > 0 && (nslots & (nslots - 1)) == 0 && ((size_t)count + n) * 2 <= nslots;
   if (!fits) { napi_throw_range_error(env, NULL, "indexClaim: the table has no room for these chunks"); return NULL; }
-  size_t mask = nslots - 1;
   uint32_t added = 0;
   for (uint32_t i = from; i < to; i++) {
     uint8_t* flag = flags + (i - from);
     *flag = 0;
     if (zero[i]) continue;
     const uint8_t* e = src + (size_t)i * 32;
-    uint32_t h = le32(e);
-    size_t s = h & mask;
-    for (;;) {
-      int32_t k = slots[s];
-      if (k < 0) {
-        k = (int32_t)(count + added++);
-        memcpy(ids + (size_t)k * 32, e, 32);
-        head[k] = h;
-        live[k] = 1;
-        pack_no[k] = INDEX_PENDING;
-        slots[s] = k;
-        *flag = 1;
-        break;
-      }
-      if (head[k] == h && live[k] && memcmp(ids + (size_t)k * 32 + 4, e + 4, 28) == 0) {
-        *flag = pack_no[k] == INDEX_PENDING ? 2 : 0;
-        break;
-      }
-      s = (s + 1) & mask;
+    probe_t p = index_probe(ids, head, live, slots, nslots, e);
+    if (p.entry >= 0) {
+      *flag = pack_no[p.entry] == INDEX_PENDING ? 2 : 0;
+      continue;
     }
+    int32_t k = (int32_t)(count + added++);
+    memcpy(ids + (size_t)k * 32, e, 32);
+    head[k] = le32(e);
+    live[k] = 1;
+    pack_no[k] = INDEX_PENDING;
+    slots[p.slot] = k;
+    *flag = 1;
   }
   napi_value v;
   CHECK(napi_create_uint32(env, added, &v));
@@ -762,22 +758,11 @@ static napi_value index_first_not_durable(napi_env env, napi_callback_info info)
     napi_throw_type_error(env, NULL, "indexFirstNotDurable(ids: Uint8Array, picks: Uint32Array, tIds: Uint8Array, head, packNo: Uint32Array, live: Uint8Array, slots: Int32Array)");
     return NULL;
   }
-  size_t mask = nslots - 1;
   int64_t bad = -1;
   for (size_t i = 0; i < npicks && bad < 0; i++) {
     if ((size_t)picks[i] * 32 + 32 > nsrc) { napi_throw_range_error(env, NULL, "indexFirstNotDurable: a pick lies outside ids"); return NULL; }
-    const uint8_t* e = src + (size_t)picks[i] * 32;
-    uint32_t h = le32(e);
-    size_t s = h & mask;
-    for (;;) {
-      int32_t k = slots[s];
-      if (k < 0 || (size_t)k >= nhead) { bad = (int64_t)picks[i]; break; }
-      if (head[k] == h && live[k] && memcmp(ids + (size_t)k * 32 + 4, e + 4, 28) == 0) {
-        if (pack_no[k] == INDEX_PENDING) bad = (int64_t)picks[i];
-        break;
-      }
-      s = (s + 1) & mask;
-    }
+    int32_t k = index_probe(ids, head, live, slots, nslots, src + (size_t)picks[i] * 32).entry;
+    if (k < 0 || pack_no[k] == INDEX_PENDING) bad = (int64_t)picks[i];
   }
   napi_value v;
   CHECK(napi_create_double(env, (double)bad, &v));
@@ -819,7 +804,6 @@ static napi_value index_locate(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "indexLocate: bad arguments");
     return NULL;
   }
-  size_t mask = nslots ? nslots - 1 : 0;
   int64_t missing = -1;
   for (uint32_t i = 0; i < n; i++) {
     const uint8_t* e = table + (size_t)i * TABLE_ENTRY;
@@ -828,15 +812,7 @@ static napi_value index_locate(napi_env env, napi_callback_info info) {
     out_st[i] = out_raw[i] = 0;
     out_cod[i] = 0;
     if (e[4] != 1) continue;
-    const uint8_t* id = e + 5;
-    uint32_t h = le32(id);
-    int32_t found = -1;
-    for (size_t s = h & mask; nslots;) {
-      int32_t k = slots[s];
-      if (k < 0 || (size_t)k >= nhead) break;
-      if (head[k] == h && live[k] && memcmp(ids + (size_t)k * 32 + 4, id + 4, 28) == 0) { found = k; break; }
-      s = (s + 1) & mask;
-    }
+    int32_t found = nslots ? index_probe(ids, head, live, slots, nslots, e + 5).entry : -1;
     if (found < 0 || pack_no[found] == INDEX_PENDING) {
       if (missing < 0) missing = i;
       continue;
