@@ -202,7 +202,6 @@ typedef struct job {
   bool keep;
   uint32_t* part_counts;
   uint8_t* resynced;
-  uint64_t bytes_read;
   // seal
   uint32_t* indices;
   size_t nindices;
@@ -269,7 +268,6 @@ static bool read_source(job_t* j) {
       s->map_base = m;
       s->map_len = span;
       s->data = (const uint8_t*)m + (pos - base);
-      j->bytes_read = len;
       return true;
     }
   }
@@ -294,7 +292,6 @@ static bool read_source(job_t* j) {
       }
       done += (uint64_t)got;
     }
-    j->bytes_read += want;
   }
   return true;
 }
@@ -628,15 +625,13 @@ static void complete(napi_env env, napi_value js_cb, void* context, void* data) 
       if (s->bytes_kind != BYTES_NONE) seg_release_bytes(s);
       reject(env, j->deferred, j->error);
     } else if (j->kind == JOB_NAME) {
-      napi_value res, v, seg_handle = NULL;
+      napi_value res, seg_handle = NULL;
       napi_create_object(env, &res);
       napi_set_named_property(env, res, "lengths", typed(env, napi_uint32_array, s->lengths, s->n, sizeof(uint32_t)));
       napi_set_named_property(env, res, "partCounts", typed(env, napi_uint32_array, j->part_counts, j->nparts, sizeof(uint32_t)));
       napi_set_named_property(env, res, "resynced", typed(env, napi_uint8_array, j->resynced, j->nparts, 1));
       napi_set_named_property(env, res, "ids", typed(env, napi_uint8_array, s->ids, (size_t)s->n * 32, 1));
       napi_set_named_property(env, res, "zero", typed(env, napi_uint8_array, s->zero, s->n, 1));
-      napi_create_double(env, (double)j->bytes_read, &v);
-      napi_set_named_property(env, res, "bytesRead", v);
       if (j->keep && !s->drop_after) {
         atomic_fetch_add(&s->refs, 1);
         napi_create_external(env, s, seg_finalize, NULL, &seg_handle);
@@ -721,7 +716,7 @@ static napi_value engine_available(napi_env env, napi_callback_info info) {
 
 // engineName(threads, source: Uint8Array | null, fd, reads: Float64Array, length, mapWhole,
 //            parts: Float64Array, bounds: Float64Array, cutMin, cutMask, idKey: Uint8Array | null, keep)
-//   -> Promise<{ seg?, lengths, partCounts, resynced, ids, zero, bytesRead }>
+//   -> Promise<{ seg?, lengths, partCounts, resynced, ids, zero }>
 static napi_value engine_name(napi_env env, napi_callback_info info) {
   size_t argc = 12;
   napi_value argv[12], promise = NULL;
@@ -1025,12 +1020,6 @@ static void env_cleanup(void* arg) {
   napi_release_threadsafe_function(es->tsfn, napi_tsfn_abort);
 }
 
-static void env_finalize(napi_env env, void* data, void* hint) {
-  (void)env;
-  (void)hint;
-  // Jobs still running for this environment see `closing` and free themselves; the state stays.
-  (void)data;
-}
 
 void engine_register(napi_env env, napi_value exports) {
   env_state_t* es = (env_state_t*)calloc(1, sizeof(env_state_t));
@@ -1040,7 +1029,8 @@ void engine_register(napi_env env, napi_value exports) {
     es->env = env;
     atomic_init(&es->closing, false);
     napi_unref_threadsafe_function(env, es->tsfn);
-    napi_set_instance_data(env, es, env_finalize, NULL);
+    // Never freed: jobs still running when the environment goes see `closing` through it.
+    napi_set_instance_data(env, es, NULL, NULL);
     napi_add_env_cleanup_hook(env, env_cleanup, es);
   } else free(es);
   napi_property_descriptor props[] = {

@@ -1,5 +1,5 @@
 import { ID_BYTES, IDX_ENTRY_BYTES, idxEntryCount } from './format';
-import { ENTRY_BYTES, type DiskTable } from './disk-table';
+import type { DiskTable } from './disk-table';
 import { native } from './native.mjs';
 
 export interface IndexEntry {
@@ -267,7 +267,7 @@ export class ChunkIndex {
     for (let k = 0; k < n; k++) {
       loc.packNo[k] = NO_PACK;
       if (!t.hasId(k)) continue;
-      const e = this.find(t.bytes, k * ENTRY_BYTES + 5);
+      const e = this.find(t.bytes, t.idAt(k));
       if (e < 0 || this.packNo[e] === PENDING) {
         if (loc.missing < 0) loc.missing = k;
         continue;

@@ -22,7 +22,7 @@ const ZERO = Buffer.alloc(1 << 20);
 let encKey = null;
 /** Shared record blob slabs (see the repository's BlobSlabs), as buffers. */
 let slabs = [];
-/** Shared read slabs: incremental window batches are read into these (see the repository's readSlabs). */
+/** Shared read slabs: incremental window batches are read into these (see worker-engine.ts). */
 let readSlabs = [];
 let idKey = null;
 /** The repository's cut parameters ({ min, mask }). */

@@ -18,21 +18,12 @@ export interface SealedChunk {
 /** Target size of a pack file. */
 const PACK_TARGET_BYTES = 32 << 20;
 
+/** A pack's index file for these entries (the writer builds its files the same way, as records are appended). */
 export function encodeIdx(entries: Array<{ id: Buffer } & Omit<IndexEntry, 'pack'>>): Buffer {
-  const buf = Buffer.alloc(8 + entries.length * IDX_ENTRY_BYTES);
-  IDX_MAGIC.copy(buf, 0);
-  buf.writeUInt32LE(entries.length, 4);
-  entries.forEach((e, i) => {
-    const o = 8 + i * IDX_ENTRY_BYTES;
-    e.id.copy(buf, o);
-    // As two words: a BigInt per entry cost more than the rest of the entry.
-    buf.writeUInt32LE(e.offset % 2 ** 32, o + ID_BYTES);
-    buf.writeUInt32LE(Math.floor(e.offset / 2 ** 32), o + ID_BYTES + 4);
-    buf.writeUInt32LE(e.storedLen, o + ID_BYTES + 8);
-    buf.writeUInt32LE(e.rawLen, o + ID_BYTES + 12);
-    buf.writeUInt8(e.codec, o + ID_BYTES + 16);
-  });
-  return buf;
+  const n = entries.length;
+  const b = new IdxBuilder();
+  b.add({ blob: Buffer.alloc(0), n, ids: Buffer.concat(entries.map((e) => e.id)), idAt: Uint32Array.from({ length: n }, (_, i) => i * ID_BYTES), at: entries.map((e) => e.offset), storedLen: entries.map((e) => e.storedLen), rawLen: entries.map((e) => e.rawLen), codec: entries.map((e) => e.codec) }, 0);
+  return b.finish();
 }
 
 export function decodeIdx(buf: Buffer, name: string): Array<{ id: Buffer } & Omit<IndexEntry, 'pack'>> {

@@ -892,7 +892,8 @@ export class FilesystemRepository implements Repository {
               storedLen[j] = stored;
               rawLen[j] = loc.rawLen[k]!;
               codec[j] = loc.codec[k]!;
-              idAt[j] = (k - from) * ENTRY_BYTES + 5;
+              // Where entry k's id lies in the copy of the batch's entries below.
+              idAt[j] = entries.idAt(k - from);
               raw += loc.rawLen[k]!;
               j++;
             }
