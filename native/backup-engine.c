@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "data-plane.h"
 #include "sha256-lanes.h"
@@ -121,6 +122,8 @@ static void buf_give(uint8_t* b, size_t cap) {
 // A segment: bytes the engine named and holds until they are sealed or dropped. Referenced by its
 // JavaScript handle and by each job that uses it; freed when both have let go.
 enum { BYTES_NONE, BYTES_OWNED, BYTES_MAPPED, BYTES_PINNED };
+// Doubles per part of a name job (see cut_part).
+#define PART_FIELDS 8
 
 typedef struct {
   atomic_int refs;
@@ -191,8 +194,9 @@ typedef struct job {
   int fd;
   double* reads; // [position, at, length] triples
   size_t nreads;
-  bool map_whole; // map the single read instead of copying it
+  bool mappable; // every read lies within the file: they may be mapped instead of copied
   double* parts; // PART_FIELDS doubles per part
+  size_t* part_shift; // added to a part's `at` to find its bytes from the segment's data (mapped reads)
   size_t nparts;
   double* bounds; // each part's boundaries or given lengths
   size_t nbounds;
@@ -236,6 +240,7 @@ static int threads_started;
 static void job_free(job_t* j) {
   free(j->reads);
   free(j->parts);
+  free(j->part_shift);
   free(j->bounds);
   free(j->part_counts);
   free(j->resynced);
@@ -252,25 +257,67 @@ static void job_fail(job_t* j, const char* fmt, const char* detail) {
 }
 
 // ------------------------------------------------------------------------------------- name: read
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+// The reads mapped rather than copied: one mapping from the first read's page to the last read's
+// end, its pages taken from the page cache as they are (holes cost nothing), only the reads' pages
+// populated. Each part must lie within one read; it finds its bytes through j->part_shift. False
+// (nothing mapped) when the reads cannot be mapped: they are copied instead.
+static bool map_reads(job_t* j) {
+  seg_t* s = j->seg;
+  const double* r = j->reads;
+  size_t n = j->nreads;
+  if (!j->mappable || n == 0) return false;
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (size_t k = 0; k < n; k++) {
+    uint64_t pos = (uint64_t)r[3 * k], end = pos + (uint64_t)r[3 * k + 2];
+    if (pos < lo) lo = pos;
+    if (end > hi) hi = end;
+  }
+  struct stat st;
+  // A file that shrank since it was opened is read (and reported) the ordinary way, never mapped past its end.
+  if (hi <= lo || fstat(j->fd, &st) != 0 || (uint64_t)st.st_size < hi) return false;
+  size_t* shift = (size_t*)malloc((j->nparts ? j->nparts : 1) * sizeof(size_t));
+  if (!shift) return false;
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), base = lo & ~(page - 1);
+  // Reads lie end to end in the order given; a part is found in the read that holds its first byte.
+  for (size_t p = 0, k = 0; p < j->nparts; p++) {
+    double at = j->parts[p * PART_FIELDS], length = j->parts[p * PART_FIELDS + 1];
+    if (k >= n || at < r[3 * k + 1]) k = 0;
+    while (k < n && at + length > r[3 * k + 1] + r[3 * k + 2]) k++;
+    if (k == n || at < r[3 * k + 1] || at + length > r[3 * k + 1] + r[3 * k + 2]) {
+      free(shift);
+      return false;
+    }
+    shift[p] = (size_t)(r[3 * k] - (double)base - r[3 * k + 1]);
+  }
+  size_t span = (size_t)(hi - base);
+  void* m = mmap(NULL, span, PROT_READ, MAP_SHARED | (n == 1 ? MAP_POPULATE : 0), j->fd, (off_t)base);
+  if (m == MAP_FAILED) {
+    free(shift);
+    return false;
+  }
+  if (n > 1)
+    for (size_t k = 0; k < n; k++) {
+      uint64_t from = (uint64_t)r[3 * k] & ~(page - 1), to = (uint64_t)r[3 * k] + (uint64_t)r[3 * k + 2];
+      // Populating is an optimisation (page faults would do the same): a kernel without it is fine.
+      if (to > from) madvise((uint8_t*)m + (from - base), (size_t)(to - from), MADV_POPULATE_READ);
+    }
+  s->bytes_kind = BYTES_MAPPED;
+  s->map_base = m;
+  s->map_len = span;
+  s->data = (const uint8_t*)m;
+  j->part_shift = shift;
+  return true;
+}
+
 static bool read_source(job_t* j) {
   seg_t* s = j->seg;
   if (s->bytes_kind == BYTES_PINNED) return true;
   size_t len = s->len;
-  if (j->map_whole && j->nreads == 1 && j->reads[1] == 0) {
-    // One long read within the file (a segment, a long window): mapped, not copied into fresh
-    // memory (the page cache's pages are used as they are; holes cost nothing), populated at once.
-    off_t pos = (off_t)j->reads[0];
-    off_t base = pos & ~(off_t)(sysconf(_SC_PAGESIZE) - 1);
-    size_t span = len + (size_t)(pos - base);
-    void* m = mmap(NULL, span, PROT_READ, MAP_SHARED | MAP_POPULATE, j->fd, base);
-    if (m != MAP_FAILED) {
-      s->bytes_kind = BYTES_MAPPED;
-      s->map_base = m;
-      s->map_len = span;
-      s->data = (const uint8_t*)m + (pos - base);
-      return true;
-    }
-  }
+  if (map_reads(j)) return true;
   size_t cap;
   uint8_t* b = buf_take(len ? len : 1, &cap);
   if (!b) return job_fail(j, "%s", "out of memory for a read buffer"), false;
@@ -314,8 +361,7 @@ static void* scratch(int kind, size_t bytes) {
 }
 
 // ------------------------------------------------------------------------------------- name: cut
-// A part: [at, length, base, final, mode, resyncAfter, first bound, bound count].
-#define PART_FIELDS 8
+// A part: [at, length, base, final, mode, resyncAfter, first bound, bound count] (PART_FIELDS).
 enum { MODE_CDC = 0, MODE_KEEP_CUTS = 1, MODE_GIVEN = 2 };
 
 typedef struct {
@@ -338,8 +384,8 @@ static bool lens_push(lens_t* l, uint32_t v) {
 // The chunks of one part appended to `all`; whether the part resynced (see chunker.mjs,
 // rechunkLengths: a content-defined part stops at its first cut at or after resyncAfter that falls
 // on one of the parent's boundaries).
-static bool cut_part(job_t* j, const double* p, lens_t* all, uint32_t* count, uint8_t* resynced) {
-  const uint8_t* data = j->seg->data;
+static bool cut_part(job_t* j, const double* p, size_t shift, lens_t* all, uint32_t* count, uint8_t* resynced) {
+  const uint8_t* data = j->seg->data + shift;
   size_t at = (size_t)p[0], length = (size_t)p[1];
   uint64_t base = (uint64_t)p[2];
   bool final = p[3] != 0;
@@ -400,7 +446,7 @@ static bool name_all(job_t* j) {
   // Chunk starts: parts lie end to end only within themselves, so they come from the parts.
   size_t k = 0;
   for (size_t p = 0; p < j->nparts; p++) {
-    size_t pos = (size_t)j->parts[p * PART_FIELDS];
+    size_t pos = (size_t)j->parts[p * PART_FIELDS] + (j->part_shift ? j->part_shift[p] : 0);
     for (uint32_t c = 0; c < j->part_counts[p]; c++, k++) {
       s->starts[k] = pos;
       pos += s->lengths[k];
@@ -430,7 +476,7 @@ static bool run_name(job_t* j) {
   if (!j->part_counts || !j->resynced) return job_fail(j, "%s", "out of memory"), false;
   lens_t all = { 0 };
   for (size_t p = 0; p < j->nparts; p++) {
-    if (!cut_part(j, j->parts + p * PART_FIELDS, &all, &j->part_counts[p], &j->resynced[p])) {
+    if (!cut_part(j, j->parts + p * PART_FIELDS, j->part_shift ? j->part_shift[p] : 0, &all, &j->part_counts[p], &j->resynced[p])) {
       free(all.len);
       return false;
     }
@@ -632,6 +678,9 @@ static void complete(napi_env env, napi_value js_cb, void* context, void* data) 
       napi_set_named_property(env, res, "resynced", typed(env, napi_uint8_array, j->resynced, j->nparts, 1));
       napi_set_named_property(env, res, "ids", typed(env, napi_uint8_array, s->ids, (size_t)s->n * 32, 1));
       napi_set_named_property(env, res, "zero", typed(env, napi_uint8_array, s->zero, s->n, 1));
+      napi_value mapped;
+      napi_get_boolean(env, s->bytes_kind == BYTES_MAPPED, &mapped);
+      napi_set_named_property(env, res, "mapped", mapped);
       if (j->keep && !s->drop_after) {
         atomic_fetch_add(&s->refs, 1);
         napi_create_external(env, s, seg_finalize, NULL, &seg_handle);
@@ -714,9 +763,10 @@ static napi_value engine_available(napi_env env, napi_callback_info info) {
   return v;
 }
 
-// engineName(threads, source: Uint8Array | null, fd, reads: Float64Array, length, mapWhole,
+// engineName(threads, source: Uint8Array | null, fd, reads: Float64Array, length, mappable,
 //            parts: Float64Array, bounds: Float64Array, cutMin, cutMask, idKey: Uint8Array | null, keep)
-//   -> Promise<{ seg?, lengths, partCounts, resynced, ids, zero }>
+//   -> Promise<{ seg?, lengths, partCounts, resynced, ids, zero, mapped }> (mapped: the reads were
+//      mapped from the page cache, not copied)
 static napi_value engine_name(napi_env env, napi_callback_info info) {
   size_t argc = 12;
   napi_value argv[12], promise = NULL;
@@ -732,11 +782,11 @@ static napi_value engine_name(napi_env env, napi_callback_info info) {
   uint32_t threads, cut_min, cut_mask;
   int32_t fd;
   double length;
-  bool map_whole, keep;
+  bool mappable, keep;
   ECHECK(napi_get_value_uint32(env, argv[0], &threads));
   ECHECK(napi_get_value_int32(env, argv[2], &fd));
   ECHECK(napi_get_value_double(env, argv[4], &length));
-  ECHECK(napi_get_value_bool(env, argv[5], &map_whole));
+  ECHECK(napi_get_value_bool(env, argv[5], &mappable));
   ECHECK(napi_get_value_uint32(env, argv[8], &cut_min));
   ECHECK(napi_get_value_uint32(env, argv[9], &cut_mask));
   ECHECK(napi_get_value_bool(env, argv[11], &keep));
@@ -753,7 +803,7 @@ static napi_value engine_name(napi_env env, napi_callback_info info) {
   j->es = es;
   j->seg = s;
   j->fd = fd;
-  j->map_whole = map_whole;
+  j->mappable = mappable;
   j->cut_min = cut_min;
   j->cut_mask = cut_mask;
   j->keep = keep;

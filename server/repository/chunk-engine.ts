@@ -13,11 +13,11 @@ import type { WorkerPool } from './worker-pool';
 
 /**
  * A batch's bytes: read by the engine from a descriptor (`reads` are [file position, buffer
- * offset, length] triples; `mapWhole`: one long read within the file, which may be mapped instead
- * of copied), or a buffer the caller read (given back to the repository's buffer pool when the
+ * offset, length] triples; `mappable`: the reads are long enough in all and lie within the file,
+ * so they may be mapped instead of copied), or a buffer the caller read (given back to the repository's buffer pool when the
  * engine is done with it).
  */
-export type BatchBytes = { fd: number; reads: number[]; len: number; mapWhole: boolean } | { buf: ArrayBuffer; len: number };
+export type BatchBytes = { fd: number; reads: number[]; len: number; mappable: boolean } | { buf: ArrayBuffer; len: number };
 
 /**
  * How a part of a batch is cut: content-defined ('cdc': stops at the first cut at or after

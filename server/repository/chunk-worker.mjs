@@ -387,9 +387,9 @@ function input(m) {
  */
 async function readInput(m) {
   // A whole segment of a file is mapped rather than read (no copy of every byte; holes cost
-  // nothing): the repository says when (one long read within the file; a mapping past its end
-  // would fault), at a page-aligned position.
-  if (native?.mapRange && m.mapWhole && m.reads[0] % MAP_ALIGN === 0) {
+  // nothing): the repository says when reads may be mapped (within the file; a mapping past its
+  // end would fault); this worker maps a single read at a page-aligned position.
+  if (native?.mapRange && m.mappable && m.reads.length === 3 && m.reads[1] === 0 && m.reads[0] % MAP_ALIGN === 0) {
     const mapped = await native.mapRange(m.fd, m.reads[0], m.len);
     return { buf: Buffer.from(mapped), own: true, mapped };
   }

@@ -24,7 +24,7 @@ interface EngineNamed {
 
 interface NativeEngineApi {
   engineAvailable(): boolean;
-  engineName(threads: number, src: Uint8Array | null, fd: number, reads: Float64Array, length: number, mapWhole: boolean, parts: Float64Array, bounds: Float64Array, cutMin: number, cutMask: number, idKey: Uint8Array | null, keep: boolean): Promise<EngineNamed>;
+  engineName(threads: number, src: Uint8Array | null, fd: number, reads: Float64Array, length: number, mappable: boolean, parts: Float64Array, bounds: Float64Array, cutMin: number, cutMask: number, idKey: Uint8Array | null, keep: boolean): Promise<EngineNamed>;
   engineSeal(seg: unknown, indices: Uint32Array, slab: Uint8Array | null, level: number, encKey: Uint8Array | null): Promise<SealResult>;
   engineDrop(seg: unknown): void;
 }
@@ -75,7 +75,7 @@ export class NativeChunkEngine implements ChunkEngine {
     const buf = fromFd ? null : bytes.buf;
     let r: EngineNamed;
     try {
-      r = await this.api.engineName(this.lanes, buf ? new Uint8Array(buf, 0, bytes.len) : null, fromFd ? bytes.fd : -1, new Float64Array(fromFd ? bytes.reads : []), bytes.len, fromFd && bytes.mapWhole, p, bounds, cut.min, cut.mask >>> 0, keys?.idKey ?? null, keep);
+      r = await this.api.engineName(this.lanes, buf ? new Uint8Array(buf, 0, bytes.len) : null, fromFd ? bytes.fd : -1, new Float64Array(fromFd ? bytes.reads : []), bytes.len, fromFd && bytes.mappable, p, bounds, cut.min, cut.mask >>> 0, keys?.idKey ?? null, keep);
     } catch (e) {
       this.buffers.give(buf);
       throw e;

@@ -96,6 +96,71 @@ describe('native backup engine', () => {
     expect(() => native.checkIds(data, new Float64Array([299_999]), new Float64Array([2]), Buffer.alloc(32), new Float64Array([0]), null, new Uint8Array(1))).toThrow(/outside its buffer/);
   });
 
+  it('maps scattered reads instead of copying them: the same chunks, ids and records; a part across two reads or a read past the end is copied', async () => {
+    if (!engineThere()) return;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-engine-'));
+    const file = path.join(dir, 'disk.raw');
+    // 4 MiB: random, text-like, zeros and repeats, so that every codec and the zero flag occur.
+    const text = Buffer.from('May  1 12:00:00 vm01 sshd[42]: session opened for user root by (uid=0)\n'.repeat(20_000));
+    const disk = Buffer.concat([randomBytes(1 << 20), text.subarray(0, 1 << 20), Buffer.alloc(1 << 20), randomBytes(1 << 20)]);
+    fs.writeFileSync(file, disk);
+    const fd = fs.openSync(file, 'r');
+    const mask = (((1 << 14) - 1) << 18) >>> 0;
+    // Windows at unaligned offsets, laid end to end; one part each: content-defined, parent cuts kept, given lengths.
+    const wins = [
+      { pos: 5_000, length: 300_000, mode: 0, bounds: [] as number[] },
+      { pos: 1_100_001, length: 400_000, mode: 1, bounds: [65_536, 100_000, 333_333] },
+      { pos: 2_000_000, length: 200_000, mode: 2, bounds: [50_000, 150_000] },
+      { pos: 3_500_000, length: 500_000, mode: 0, bounds: [] },
+    ];
+    const build = (spanning: boolean) => {
+      const reads: number[] = [];
+      const parts: number[] = [];
+      const bounds: number[] = [];
+      let at = 0;
+      for (const w of wins) {
+        reads.push(w.pos, at, w.length);
+        parts.push(at, w.length, w.pos, 1, w.mode, w.mode === 0 ? Infinity : 0, bounds.length, w.bounds.length);
+        bounds.push(...w.bounds);
+        at += w.length;
+      }
+      // One part over the first two reads (only a copy lays them side by side).
+      if (spanning) parts.splice(0, 16, 0, wins[0]!.length + wins[1]!.length, 0, 1, 0, Infinity, 0, 0);
+      return { reads: Float64Array.from(reads), parts: Float64Array.from(parts), bounds: Float64Array.from(bounds), len: at };
+    };
+    const name = (b: ReturnType<typeof build>, mappable: boolean) => native.engineName(2, null, fd, b.reads, b.len, mappable, b.parts, b.bounds, 8192, mask, null, true);
+    const sealAll = async (named: { seg: unknown; lengths: Uint32Array; zero: Uint8Array }) => {
+      const picks = Uint32Array.from(Array.from(named.zero.keys()).filter((i) => !named.zero[i]));
+      const slab = Buffer.alloc(8 << 20);
+      const r = await native.engineSeal(named.seg, picks, slab, 1, null);
+      return { codecs: Array.from(r.codecs as Uint8Array), bytes: slab.subarray(0, r.blobLen).toString('hex') };
+    };
+    try {
+      for (const spanning of [false, true]) {
+        const b = build(spanning);
+        const [mapped, copied] = [await name(b, true), await name(b, false)];
+        expect([mapped.mapped, copied.mapped]).toEqual([!spanning, false]);
+        expect(Array.from(mapped.lengths)).toEqual(Array.from(copied.lengths));
+        expect(Array.from(mapped.partCounts)).toEqual(Array.from(copied.partCounts));
+        expect(Buffer.from(mapped.ids).equals(Buffer.from(copied.ids))).toBe(true);
+        expect(Array.from(mapped.zero)).toEqual(Array.from(copied.zero));
+        // The ids are the windows' own bytes.
+        const first = disk.subarray(wins[0]!.pos, wins[0]!.pos + mapped.lengths[0]!);
+        expect(Buffer.from(mapped.ids.subarray(0, 32)).equals(createHash('sha256').update(first).digest())).toBe(true);
+        const [m, c] = [await sealAll(mapped), await sealAll(copied)];
+        expect(m.codecs).toEqual(c.codecs);
+        expect(new Set(m.codecs).size).toBeGreaterThan(1);
+        expect(m.bytes === c.bytes).toBe(true);
+      }
+      // Past the end: not mapped (that would fault), read, and reported.
+      const past = Float64Array.from([4 << 20, 0, 10_000]);
+      await expect(native.engineName(2, null, fd, past, 10_000, true, new Float64Array([0, 10_000, 0, 1, 0, Infinity, 0, 0]), new Float64Array(0), 8192, mask, null, false)).rejects.toThrow(/the source ends before byte/);
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a read past the end of the source is a clear error; a segment is sealed once; bad arguments are refused', async () => {
     if (!engineThere()) return;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-engine-'));

@@ -68,7 +68,7 @@ const WINDOW_BATCH_BYTES = 2 << 20;
 /** Chunk bytes per restore batch (so that a batch's raw bytes fit a 4 MiB pooled buffer). */
 const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK;
 
-/** Single reads of at least this many bytes within the file are mapped by the engine rather than copied. */
+/** Reads of at least this many bytes in all, within the file, are mapped by the engine rather than copied. */
 const MAP_MIN = 1 << 20;
 
 function abortError(signal: AbortSignal): Error {
@@ -592,9 +592,8 @@ export class FilesystemRepository implements Repository {
         at += l;
       }
       run.totals.bytesRead += len;
-      const [first] = slices[0]!;
-      const mapWhole = slices.length === 1 && len >= MAP_MIN && first + len <= d.source.sizeBytes;
-      return { fd: d.source.fd, reads, len, mapWhole };
+      const mappable = len >= MAP_MIN && slices.every(([off, l]) => off + l <= d.source.sizeBytes);
+      return { fd: d.source.fd, reads, len, mappable };
     }
     if (slices.length === 1 && !d.source.readInto) {
       const [off] = slices[0]!;

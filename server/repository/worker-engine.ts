@@ -33,7 +33,7 @@ export class WorkerChunkEngine implements ChunkEngine {
     const seg = randomUUID();
     // A small batch from a descriptor is read into a shared read slab (one pool for every worker).
     const readSlab = 'fd' in bytes && bytes.len <= this.readSlabBytes ? this.readSlabs.tryTake() : null;
-    const msg = 'fd' in bytes ? { fd: bytes.fd, reads: bytes.reads, len: bytes.len, mapWhole: bytes.mapWhole, readSlab } : { buf: bytes.buf, len: bytes.len };
+    const msg = 'fd' in bytes ? { fd: bytes.fd, reads: bytes.reads, len: bytes.len, mappable: bytes.mappable, readSlab } : { buf: bytes.buf, len: bytes.len };
     let h: { lengths: number[]; partCounts: number[]; resynced: boolean[]; ids: ArrayBuffer; zero: ArrayBuffer; buf?: ArrayBuffer | null };
     try {
       h = await this.pool.call(worker, { op: 'name', seg, keep, parts, ...msg }, 'buf' in bytes ? [bytes.buf] : []);
