@@ -146,14 +146,16 @@ function open(codec, payload, rawLen, dst) {
 const restoreReadBufs = [];
 
 /**
- * Records of one restore batch: the spans are read here (one read each, asynchronously: another
- * batch decodes meanwhile), every record is decoded into `out` in order and checked against its id.
+ * Records of one restore batch: each span is mapped from the page cache where it lies within its
+ * pack (no copy of the stored bytes), else read (one read each, asynchronously: another batch
+ * decodes meanwhile); every record is decoded into `out` in order and checked against its id.
  */
 async function restoreBatch(m) {
-  let readBuf = restoreReadBufs.pop();
-  if (!readBuf || readBuf.length < m.total) readBuf = Buffer.allocUnsafe(Math.max(m.total, 8 << 20));
+  let readBuf = null;
+  const mapped = [];
   try {
-    await Promise.all(
+    // Span i's bytes, as a buffer whose byte 0 is the span's first (m.spanAt[i] in `where` terms).
+    const spans = await Promise.all(
       m.spanFile.map(async (name, i) => {
         const file = path.join(m.dir, `${name}.pack`);
         let fd;
@@ -164,7 +166,21 @@ async function restoreBatch(m) {
         }
         try {
           const length = m.spanTo[i] - m.spanFrom[i];
-          await readFully(fd, readBuf, m.spanAt[i], length, m.spanFrom[i], () => new Error(`pack ${name} is truncated (wanted ${length} bytes at ${m.spanFrom[i]})`));
+          const truncated = () => new Error(`pack ${name} is truncated (wanted ${length} bytes at ${m.spanFrom[i]})`);
+          if (native?.mapRange) {
+            // A mapping past the end would fault: a short pack is reported, never mapped.
+            if (fs.fstatSync(fd).size < m.spanTo[i]) throw truncated();
+            const base = m.spanFrom[i] - (m.spanFrom[i] % MAP_ALIGN);
+            const ab = await native.mapRange(fd, base, m.spanTo[i] - base);
+            mapped.push(ab);
+            return Buffer.from(ab, m.spanFrom[i] - base, length);
+          }
+          if (!readBuf) {
+            readBuf = restoreReadBufs.pop();
+            if (!readBuf || readBuf.length < m.total) readBuf = Buffer.allocUnsafe(Math.max(m.total, 8 << 20));
+          }
+          await readFully(fd, readBuf, m.spanAt[i], length, m.spanFrom[i], truncated);
+          return readBuf.subarray(m.spanAt[i], m.spanAt[i] + length);
         } finally {
           fs.closeSync(fd);
         }
@@ -180,10 +196,13 @@ async function restoreBatch(m) {
     const lengths = [];
     const idAt = [];
     let o = 0;
-    for (let i = 0; i < m.where.length; i++) {
+    for (let i = 0, s = 0; i < m.where.length; i++) {
+      // Records come span by span, in order.
+      while (m.where[i] >= m.spanAt[s] + (m.spanTo[s] - m.spanFrom[s])) s++;
+      const at = m.where[i] - m.spanAt[s];
       try {
         // Decoded straight into its place in `out`.
-        open(m.codec[i], readBuf.subarray(m.where[i], m.where[i] + m.storedLen[i]), m.rawLen[i], out.subarray(o, o + m.rawLen[i]));
+        open(m.codec[i], spans[s].subarray(at, at + m.storedLen[i]), m.rawLen[i], out.subarray(o, o + m.rawLen[i]));
         which.push(i);
         starts.push(o);
         lengths.push(m.rawLen[i]);
@@ -196,7 +215,8 @@ async function restoreBatch(m) {
     for (const j of mismatches(out, starts, lengths, ids, idAt)) bad.push({ chunkId: idOf(which[j]), problem: 'content does not match its id' });
     return { bad };
   } finally {
-    if (restoreReadBufs.length < 3) restoreReadBufs.push(readBuf);
+    for (const ab of mapped) native.unmapRange(ab);
+    if (readBuf && restoreReadBufs.length < 3) restoreReadBufs.push(readBuf);
   }
 }
 
