@@ -469,6 +469,14 @@ describe.each(ENGINES)('repository on real files (%s engine)', (engine) => {
     expect(rep.damagedChunks.some((d) => /truncated/.test(d.problem))).toBe(true);
     fs.writeFileSync(f, full);
     expect((await repo.verify()).ok).toBe(true);
+
+    // A restore that meets a short pack reports it (its spans are mapped only within the file).
+    const packs = fs.readdirSync(packDir).filter((n) => n.endsWith('.pack')).map((n) => path.join(packDir, n));
+    const saved = packs.map((x) => fs.readFileSync(x));
+    for (const x of packs) fs.truncateSync(x, Math.floor(fs.statSync(x).size / 3));
+    await expect(repo.restoreDisk({ pointId: p.id, diskIndex: 0, outPath: path.join(dir, 'x.out') })).rejects.toThrow(/pack \S+ is truncated/);
+    packs.forEach((x, i) => fs.writeFileSync(x, saved[i]!));
+    await repo.restoreDisk({ pointId: p.id, diskIndex: 0, outPath: path.join(dir, 'x.out') });
   });
 });
 
