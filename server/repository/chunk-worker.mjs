@@ -148,7 +148,7 @@ const restoreReadBufs = [];
 /**
  * Records of one restore batch: each span is mapped from the page cache where it lies within its
  * pack (no copy of the stored bytes), else read (one read each, asynchronously: another batch
- * decodes meanwhile); every record is decoded into `out` in order and checked against its id.
+ * decodes meanwhile); every record is decoded into `out` at `outAt` and checked against its id.
  */
 async function restoreBatch(m) {
   let readBuf = null;
@@ -195,8 +195,9 @@ async function restoreBatch(m) {
     const starts = [];
     const lengths = [];
     const idAt = [];
-    let o = 0;
     for (let i = 0, s = 0; i < m.where.length; i++) {
+      // Where the repository placed it (runs of chunks are aligned for in-place writes).
+      const o = m.outAt[i];
       // Records come span by span, in order.
       while (m.where[i] >= m.spanAt[s] + (m.spanTo[s] - m.spanFrom[s])) s++;
       const at = m.where[i] - m.spanAt[s];
@@ -210,7 +211,6 @@ async function restoreBatch(m) {
       } catch (e) {
         bad.push({ chunkId: idOf(i), problem: e instanceof Error ? e.message : String(e) });
       }
-      o += m.rawLen[i];
     }
     for (const j of mismatches(out, starts, lengths, ids, idAt)) bad.push({ chunkId: idOf(which[j]), problem: 'content does not match its id' });
     return { bad };

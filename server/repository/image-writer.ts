@@ -1,16 +1,28 @@
 import fs from 'node:fs';
 import { DIRECT_ALIGN, DirectWriteQueue, openDirect } from './direct-io';
+import { native } from './native.mjs';
 
 /** Staged bytes written at once (and the most a writer holds besides the writes in flight). */
 const FLUSH_BYTES = 4 << 20;
 /** Zero runs shorter than this are written (a hole costs a seek and a block of metadata). */
 const HOLE_MIN = 64 << 10;
 const ZERO = Buffer.alloc(HOLE_MIN);
+/** Data this long, whose address agrees with its place in the image modulo a block, is written from where it is. */
+const IN_PLACE_MIN = 64 << 10;
+
+/** Where `b` should start in memory for its blocks to be written in place at image offset `pos` (see put). */
+export function alignedOffset(ab: ArrayBuffer, at: number, pos: number): number {
+  if (!native?.alignmentOf) return at;
+  const mod = (native.alignmentOf(ab) as number) + at;
+  return at + ((((pos - mod) % DIRECT_ALIGN) + DIRECT_ALIGN) % DIRECT_ALIGN);
+}
 
 /**
  * Writes a restored disk image front to back, sparse: long zero runs become holes, data goes out in
  * whole aligned blocks through O_DIRECT (a partial block at a run's edge is completed with the zeros
- * that are really there). Falls back to positioned buffered writes where O_DIRECT is not available.
+ * that are really there). Data whose address agrees with its image offset modulo a block (see
+ * alignedOffset) has its whole blocks written from where it lies, without a copy; the rest is staged.
+ * Falls back to positioned buffered writes where O_DIRECT is not available.
  */
 export interface ImageWriter {
   /**
@@ -20,6 +32,8 @@ export interface ImageWriter {
   put(data: Buffer | null, length: number, release?: () => void): Promise<void>;
   /** Every byte put is durable and the file is `size` bytes long. */
   finish(size: number): Promise<void>;
+  /** Bytes written from where they were put, without a copy (see alignedOffset). */
+  readonly inPlaceBytes: number;
   close(): Promise<void>;
 }
 
@@ -43,6 +57,7 @@ export async function openImageWriter(file: string): Promise<ImageWriter> {
       await out.close();
     },
     close: () => out.close().catch(() => undefined),
+    inPlaceBytes: 0,
   };
 }
 
@@ -103,9 +118,39 @@ function directImageWriter(q: DirectWriteQueue): ImageWriter {
     pos += b.length;
     if (staged >= FLUSH_BYTES) flush(false);
   };
+  /**
+   * Data in place: its head completes the staged block (written now: the staged bytes then end on a
+   * block boundary), its whole blocks go out as they are, its tail is staged.
+   */
+  let inPlace = 0;
+  const putInPlace = (data: Buffer, release?: () => void) => {
+    let uses = 1;
+    const done = () => {
+      if (--uses === 0) release?.();
+    };
+    const head = (DIRECT_ALIGN - (pos % DIRECT_ALIGN)) % DIRECT_ALIGN;
+    if (head) {
+      uses++;
+      stageBytes(data.subarray(0, head), done);
+    }
+    if (staged > 0) flush(true);
+    const middle = Math.floor((data.length - head) / DIRECT_ALIGN) * DIRECT_ALIGN;
+    inflightBytes += middle;
+    uses++;
+    q.write([data.subarray(head, head + middle)], middle, pos, written(middle, [done]));
+    pos += middle;
+    inPlace += middle;
+    if (head + middle < data.length) {
+      uses++;
+      stageBytes(data.subarray(head + middle), done);
+    }
+    done();
+  };
   return {
     async put(data, length, release) {
-      if (data) stageBytes(data.length === length ? data : data.subarray(0, length), release);
+      const bytes = data && data.length !== length ? data.subarray(0, length) : data;
+      if (bytes && length >= IN_PLACE_MIN && native?.alignmentOf && (native.alignmentOf(bytes) as number) === pos % DIRECT_ALIGN) putInPlace(bytes, release);
+      else if (bytes) stageBytes(bytes, release);
       else if (length < HOLE_MIN) stageBytes(ZERO.subarray(0, length));
       else {
         // A hole: complete the staged block with zeros, write what is staged, skip the rest.
@@ -126,5 +171,8 @@ function directImageWriter(q: DirectWriteQueue): ImageWriter {
       await q.finish(size);
     },
     close: () => q.close(),
+    get inPlaceBytes() {
+      return inPlace;
+    },
   };
 }

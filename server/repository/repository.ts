@@ -27,7 +27,8 @@ import {
 import { readExactly, readFileShared, writeFileAtomic } from './files';
 import { checkKey, deriveKeys, loadKeyFile, type RepoKeys } from './keys';
 import { acquireLock } from './locks';
-import { openImageWriter } from './image-writer';
+import { DIRECT_ALIGN } from './direct-io';
+import { alignedOffset, openImageWriter } from './image-writer';
 import { PackStore, decodeIdx, type SealedChunk } from './pack-store';
 import { NO_PACK } from './chunk-index';
 import type {
@@ -65,8 +66,11 @@ const MERGE_GAP = 64 * 1024;
 const CDC_EXTENT_MIN = 1 << 20;
 /** Incremental windows go to the engine in batches of up to this many bytes (one read buffer, one call). */
 const WINDOW_BATCH_BYTES = 2 << 20;
-/** Chunk bytes per restore batch (so that a batch's raw bytes fit a 4 MiB pooled buffer). */
-const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK;
+/**
+ * Chunk bytes per restore batch, with up to a block of padding per run of chunks (so that a batch,
+ * its runs aligned for in-place writes, fits a 4 MiB pooled buffer).
+ */
+const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK - DIRECT_ALIGN;
 
 /** Reads of at least this many bytes in all, within the file, are mapped by the engine rather than copied. */
 const MAP_MIN = 1 << 20;
@@ -823,8 +827,10 @@ export class FilesystemRepository implements Repository {
     const starts = entryStarts(entries);
     // Batches of entries [from, to) holding about RESTORE_BATCH_BYTES of chunks each.
     const batches: Array<[number, number]> = [];
+    /** Entry k is data and starts a run of data entries (in its batch, `from`). */
+    const runStarts = (k: number, from: number) => loc.packNo[k] !== NO_PACK && (k === from || loc.packNo[k - 1] === NO_PACK);
     for (let k = 0, from = 0, bytes = 0; k < entries.n; k++) {
-      if (loc.packNo[k] !== NO_PACK) bytes += loc.rawLen[k]!;
+      if (loc.packNo[k] !== NO_PACK) bytes += loc.rawLen[k]! + (runStarts(k, from) ? DIRECT_ALIGN : 0);
       if (bytes >= RESTORE_BATCH_BYTES || k === entries.n - 1) {
         batches.push([from, k + 1]);
         from = k + 1;
@@ -851,8 +857,20 @@ export class FilesystemRepository implements Repository {
             if (ended) throw new RepositoryError('CONFLICT', 'the restore stream has ended');
             if (signal?.aborted) throw abortError(signal);
             let count = 0;
-            for (let k = from; k < to; k++) if (loc.packNo[k] !== NO_PACK) count++;
-            if (count === 0) return { from, to, data: null, out: null, free };
+            let runs = 0;
+            let raw = 0;
+            for (let k = from; k < to; k++) {
+              if (loc.packNo[k] === NO_PACK) continue;
+              count++;
+              raw += loc.rawLen[k]!;
+              if (runStarts(k, from)) runs++;
+            }
+            if (count === 0) return { from, to, data: null, out: null, runAt: [], free };
+            // Each run of chunks is decoded where its address agrees with its image offset modulo a
+            // block: the image writer then writes its whole blocks from there, without a copy.
+            const out = this.buffers.take(raw + runs * DIRECT_ALIGN);
+            const runAt: number[] = [];
+            const outAt = new Float64Array(count);
             // Spans of records adjacent in one pack (headers between them included): the worker reads
             // each with one read, decodes every record into `out`, checks it against its id.
             const spanFile: string[] = [];
@@ -866,11 +884,17 @@ export class FilesystemRepository implements Repository {
             // Ids are read where the entries hold them (a copy of the batch's part of the table).
             const idAt = new Float64Array(count);
             let total = 0;
-            let raw = 0;
+            let o = 0;
             let lastPack = NO_PACK;
             for (let k = from, j = 0; k < to; k++) {
               const p = loc.packNo[k]!;
               if (p === NO_PACK) continue;
+              if (runStarts(k, from)) {
+                o = alignedOffset(out, o, starts[k]!);
+                runAt.push(o);
+              }
+              outAt[j] = o;
+              o += loc.rawLen[k]!;
               if (loc.rawLen[k] !== starts[k + 1]! - starts[k]!) throw new RepositoryError('INTERNAL', `chunk ${idKey(entries.id(k)!)} is damaged: its index entry holds ${loc.rawLen[k]} bytes, the restore point ${starts[k + 1]! - starts[k]!} (run verify)`);
               const offset = loc.offset[k]!;
               const stored = loc.storedLen[k]!;
@@ -893,28 +917,26 @@ export class FilesystemRepository implements Repository {
               codec[j] = loc.codec[k]!;
               // Where entry k's id lies in the copy of the batch's entries below.
               idAt[j] = entries.idAt(k - from);
-              raw += loc.rawLen[k]!;
               j++;
             }
             const ids = Uint8Array.from(entries.bytes.subarray(from * ENTRY_BYTES, to * ENTRY_BYTES));
-            const out = this.buffers.take(raw);
             const r = await this.pool.call<{ out: ArrayBuffer; bad: Array<{ chunkId: string; problem: string }> }>(
               this.pool.pick(),
-              { op: 'restoreBatch', dir: packDir, spanFile, spanFrom, spanTo, spanAt, total, where, storedLen, rawLen, codec, ids: ids.buffer, idAt, out },
-              [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer, idAt.buffer, out],
+              { op: 'restoreBatch', dir: packDir, spanFile, spanFrom, spanTo, spanAt, total, where, storedLen, rawLen, codec, ids: ids.buffer, idAt, out, outAt },
+              [where.buffer, storedLen.buffer, rawLen.buffer, codec.buffer, ids.buffer, idAt.buffer, outAt.buffer, out],
             );
             if (r.bad.length) {
               this.buffers.give(r.out);
               throw new RepositoryError('INTERNAL', `chunk ${r.bad[0]!.chunkId} is damaged: ${r.bad[0]!.problem} (run verify)`);
             }
-            return { from, to, data: Buffer.from(r.out, 0, raw), out: r.out, free };
+            return { from, to, data: Buffer.from(r.out), out: r.out, runAt, free };
           } catch (e) {
             free();
             throw e;
           }
         },
-        async ({ from, to, data, out, free }) => {
-          let o = 0;
+        async ({ from, to, data, out, runAt, free }) => {
+          let run = 0;
           // The batch's buffer goes back to the pool once the sink is done with every run of it.
           let pending = 1;
           const release = () => {
@@ -930,8 +952,8 @@ export class FilesystemRepository implements Repository {
               continue;
             }
             pending++;
+            const o = runAt[run++]!;
             await sink(starts[at]!, data!.subarray(o, o + len), len, release);
-            o += len;
           }
           release();
           free();
