@@ -262,10 +262,13 @@ static napi_value has_id(napi_env env, napi_callback_info info) {
 }
 
 uint32_t sample_distinct(const uint8_t* b, size_t len) {
+  // Marked without a test and counted after: on random data a "seen yet?" branch is a coin toss,
+  // and its mispredictions cost five times the loop.
   uint8_t seen[256] = { 0 };
-  uint32_t distinct = 0;
   size_t step = len / 512 ? len / 512 : 1;
-  for (size_t i = 0; i < len; i += step) if (!seen[b[i]]) { seen[b[i]] = 1; distinct++; }
+  for (size_t i = 0; i < len; i += step) seen[b[i]] = 1;
+  uint32_t distinct = 0;
+  for (int v = 0; v < 256; v++) distinct += seen[v];
   return distinct;
 }
 
