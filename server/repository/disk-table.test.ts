@@ -1,10 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { DiskTableBuilder, ENTRY_BYTES, MAX_ZERO_RUN, tableOf } from './disk-table';
+import { DiskTableBuilder, ENTRY_BYTES, MAX_ZERO_RUN, scanTable, tableOf } from './disk-table';
+import { native } from './native.mjs';
 
 const id = (b: number) => Buffer.alloc(32, b);
 const rows = (t: ReturnType<DiskTableBuilder['finish']>) => t.entries().map((e) => [e.length, e.id ? e.id[0] : null]);
 
 describe('disk tables', () => {
+  it('scans a table for where its entries start (addon and JavaScript alike) and finds the first entry of an unknown kind', () => {
+    const b = new DiskTableBuilder(1);
+    const ids = Buffer.alloc(64, 3);
+    // Lengths past 2^24 and 2^31 (zero runs), so every byte of a length counts.
+    const lengths = [4096, 0xffff0000, 65536, 1, 0x1234567, 24_000];
+    lengths.forEach((l, i) => (i % 2 ? b.zeros(l) : b.chunk(l, ids, 0)));
+    const t = b.finish();
+    const want = [0];
+    for (const l of t.entries().map((e) => e.length)) want.push(want[want.length - 1]! + l);
+    expect(want[want.length - 1]).toBe(t.sizeBytes);
+    for (const js of [false, true]) expect(Array.from(scanTable(t.bytes, t.n, js) as Float64Array)).toEqual(want);
+    expect(Array.from(t.entryStarts)).toEqual(want);
+    const bad = Buffer.from(t.bytes);
+    bad[3 * ENTRY_BYTES + 4] = 2;
+    for (const js of [false, true]) expect(scanTable(bad, t.n, js)).toBe(3);
+    if (!native?.tableStarts) expect(process.env.CI).toBeFalsy();
+  });
+
   it('writes entries in the manifest layout and reads them in place', () => {
     const b = new DiskTableBuilder(1);
     const ids = Buffer.concat([id(7), id(9)]);

@@ -5,6 +5,7 @@
  * of heap per backup, promoted and collected while the workers waited for the next window.
  */
 import type { DiskEntry } from './format';
+import { native } from './native.mjs';
 
 /** Manifest entry: [length u32][kind u8][id 32 B]; kind 0 = zeros (no id stored), 1 = chunk. */
 export const ENTRY_BYTES = 4 + 1 + 32;
@@ -20,7 +21,14 @@ export class DiskTable {
     readonly n: number,
     /** The entries' lengths added up (what the manifest's header checks, what a builder counted). */
     readonly sizeBytes: number,
+    /** Where each entry starts, when the caller has them already (see entryStarts). */
+    private starts: Float64Array | null = null,
   ) {}
+
+  /** Where each entry starts on the disk (n + 1 values, the last the disk's size); computed once. */
+  get entryStarts(): Float64Array {
+    return (this.starts ??= entryStarts(this));
+  }
 
   length(k: number): number {
     return this.bytes.readUInt32LE(k * ENTRY_BYTES);
@@ -51,16 +59,28 @@ export class DiskTable {
   }
 }
 
-/** Where each entry of a table starts on the disk; the last of the n + 1 is the disk's size. */
-export function entryStarts(t: DiskTable): Float64Array {
-  const { bytes, n } = t;
+/**
+ * Where each of `n` entries in `bytes` starts on the disk (the last of the n + 1 is the disk's size),
+ * or the index of the first entry of an unknown kind. `js` takes the JavaScript loop even where the
+ * addon is there (tests compare the two).
+ */
+export function scanTable(bytes: Uint8Array, n: number, js = false): Float64Array | number {
+  if (native?.tableStarts && !js) return native.tableStarts(bytes, n, ENTRY_BYTES) as Float64Array | number;
   const starts = new Float64Array(n + 1);
   let pos = 0;
   for (let k = 0, e = 0; k < n; k++, e += ENTRY_BYTES) {
+    if (bytes[e + 4]! > 1) return k;
     starts[k] = pos;
     pos += (bytes[e]! | (bytes[e + 1]! << 8) | (bytes[e + 2]! << 16)) + bytes[e + 3]! * 2 ** 24;
   }
   starts[n] = pos;
+  return starts;
+}
+
+/** Where each entry of a table starts on the disk; the last of the n + 1 is the disk's size. */
+export function entryStarts(t: DiskTable): Float64Array {
+  const starts = scanTable(t.bytes, t.n);
+  if (typeof starts === 'number') throw new Error(`disk table entry ${starts} has an unknown kind`);
   return starts;
 }
 

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DomainError } from '@/server/errors';
-import { DiskTable, ENTRY_BYTES, type TableOut } from './disk-table';
+import { DiskTable, ENTRY_BYTES, scanTable, type TableOut } from './disk-table';
 
 export const FORMAT_VERSION = 1;
 export const ID_BYTES = 32;
@@ -124,19 +124,6 @@ export function decodePointHeader(buf: Buffer, name: string): PointHeader {
   }
 }
 
-/**
- * The bytes disk `disk`'s `n` table entries at `o` of manifest `name` cover, each entry's kind
- * checked (a function of its own: its loop is what gets hot, and a small function is quick to optimise).
- */
-function tableBytes(body: Buffer, o: number, n: number, name: string, disk: number): number {
-  let total = 0;
-  for (let k = 0, e = o; k < n; k++, e += ENTRY_BYTES) {
-    if (body[e + 4]! > 1) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${disk} entry ${k} has an unknown kind)`);
-    total += body.readUInt32LE(e);
-  }
-  return total;
-}
-
 export function decodePoint(buf: Buffer, name: string): PointManifest {
   if (buf.length < 8 + 32) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (too short)`);
   const body = buf.subarray(0, buf.length - 32);
@@ -149,9 +136,12 @@ export function decodePoint(buf: Buffer, name: string): PointManifest {
   for (const d of header.disks) {
     // The table is read in place: a view of the manifest's buffer, checked entry by entry.
     if (!Number.isSafeInteger(d.entries) || d.entries < 0 || o + d.entries * ENTRY_BYTES > body.length) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (truncated table)`);
-    const total = tableBytes(body, o, d.entries, name, d.index);
+    const bytes = body.subarray(o, o + d.entries * ENTRY_BYTES);
+    const starts = scanTable(bytes, d.entries);
+    if (typeof starts === 'number') throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${d.index} entry ${starts} has an unknown kind)`);
+    const total = starts[d.entries]!;
     if (total !== d.sizeBytes) throw new RepositoryError('INTERNAL', `manifest ${name} is corrupt (disk ${d.index} covers ${total} of ${d.sizeBytes} bytes)`);
-    const t = new DiskTable(body.subarray(o, o + d.entries * ENTRY_BYTES), d.entries, total);
+    const t = new DiskTable(bytes, d.entries, total, starts);
     o += d.entries * ENTRY_BYTES;
     disks.set(d.index, t);
   }

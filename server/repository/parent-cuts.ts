@@ -7,14 +7,14 @@
  * them back chunk by chunk, was most of the main thread's work in an incremental).
  */
 import { MAX_CHUNK } from './chunker.mjs';
-import { ENTRY_BYTES, entryStarts, type DiskTable, type DiskTableBuilder } from './disk-table';
+import { ENTRY_BYTES, type DiskTable, type DiskTableBuilder } from './disk-table';
 
 export class ParentCuts {
   /** Entry k starts at starts[k]; starts[n] is the disk's size. */
   readonly starts: Float64Array;
 
   constructor(readonly table: DiskTable) {
-    this.starts = entryStarts(table);
+    this.starts = table.entryStarts;
   }
 
   get size(): number {

@@ -43,7 +43,7 @@ import type {
   VerifyReport,
 } from './types';
 import { ByteBudget } from './byte-budget';
-import { DiskTableBuilder, ENTRY_BYTES, entryStarts, type DiskTable, type TableOut } from './disk-table';
+import { DiskTableBuilder, ENTRY_BYTES, type DiskTable, type TableOut } from './disk-table';
 import { ParentCuts } from './parent-cuts';
 import { WorkerPool, defaultLanes } from './worker-pool';
 import { BlobSlabs, BufferPool, SLAB_BYTES } from './buffers';
@@ -824,7 +824,7 @@ export class FilesystemRepository implements Repository {
     const index = this.packs.index;
     const loc = index.locate(entries);
     if (loc.missing >= 0) throw new RepositoryError('INTERNAL', `restore point ${pointId} needs chunk ${idKey(entries.id(loc.missing)!)} that is missing from the repository (run verify)`);
-    const starts = entryStarts(entries);
+    const starts = entries.entryStarts;
     // Batches of entries [from, to) holding about RESTORE_BATCH_BYTES of chunks each.
     const batches: Array<[number, number]> = [];
     /** Entry k is data and starts a run of data entries (in its batch, `from`). */
