@@ -616,14 +616,15 @@ describe('a backup killed at random points', () => {
         return f;
       });
       let killed = 0;
-      for (let round = 0; round < 5; round++) {
+      // Rounds until four kills (a round whose backup ends before its random moment is not one).
+      for (let round = 0; round < 12 && killed < 4; round++) {
         const child = spawn(process.execPath, [path.join(root, 'bin', 'quiesce.mjs'), 'image', 'backup', '--repo', repoDir, '--json', ...imgs.map((f, i) => `k${i}=${f}`)], { stdio: 'ignore' });
         const exited = new Promise((r) => child.once('exit', r));
         // Once it writes (a pack being filled), kill it a random moment later.
         const packs = path.join(repoDir, 'packs');
         const writing = () => fs.readdirSync(packs).some((n) => n.startsWith('.tmp-'));
         for (let i = 0; i < 600 && child.exitCode === null && !writing(); i++) await new Promise((r) => setTimeout(r, 5));
-        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 250)));
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 150)));
         if (child.exitCode === null) {
           child.kill('SIGKILL');
           killed++;

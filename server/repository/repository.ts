@@ -253,20 +253,32 @@ async function unordered<T>(items: T[], width: number, fn: (t: T) => Promise<voi
   );
 }
 
-/** Bounded parallelism with results in order. */
-async function pipeline<T, R>(items: T[], width: number, fn: (t: T, i: number) => Promise<R>, consume: (r: R, i: number) => Promise<void> | void): Promise<void> {
+/**
+ * Bounded parallelism with results in order. With `settle`, a failure is reported only once the
+ * items in flight have ended (`settle` is called first: it must let them end, e.g. give back what
+ * they wait for), so that nothing the call started still runs when it returns.
+ */
+async function pipeline<T, R>(items: T[], width: number, fn: (t: T, i: number) => Promise<R>, consume: (r: R, i: number) => Promise<void> | void, settle?: () => void): Promise<void> {
   const inflight = new Map<number, Promise<R>>();
   let next = 0;
-  for (let i = 0; i < items.length; i++) {
-    while (next < items.length && inflight.size < width) {
-      const k = next++;
-      const p = fn(items[k]!, k);
-      p.catch(() => undefined);
-      inflight.set(k, p);
+  try {
+    for (let i = 0; i < items.length; i++) {
+      while (next < items.length && inflight.size < width) {
+        const k = next++;
+        const p = fn(items[k]!, k);
+        p.catch(() => undefined);
+        inflight.set(k, p);
+      }
+      const r = await inflight.get(i)!;
+      inflight.delete(i);
+      await consume(r, i);
     }
-    const r = await inflight.get(i)!;
-    inflight.delete(i);
-    await consume(r, i);
+  } catch (e) {
+    if (settle) {
+      settle();
+      await Promise.allSettled(inflight.values());
+    }
+    throw e;
   }
 }
 
@@ -841,6 +853,13 @@ export class FilesystemRepository implements Repository {
     // Budget taken by batches not handed to the sink yet: given back if the stream fails.
     const held = new Set<() => void>();
     let ended = false;
+    // A failed restore returns once its other batches are done (they read mapped packs: nothing of
+    // the call may still touch the repository's files after it returns); those waiting for budget
+    // get it and stop.
+    const end = () => {
+      ended = true;
+      for (const free of [...held]) free();
+    };
     try {
       await pipeline(
         batches,
@@ -958,10 +977,10 @@ export class FilesystemRepository implements Repository {
           release();
           free();
         },
+        end,
       );
     } finally {
-      ended = true;
-      for (const free of [...held]) free();
+      end();
     }
     return { sizeBytes };
   }
