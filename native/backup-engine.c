@@ -44,12 +44,15 @@
 // libzstd is loaded at run time (Debian's libzstd1: dpkg itself depends on it), so the addon builds
 // without its headers and a machine without it still has the worker path.
 typedef struct ZSTD_CCtx_s ZSTD_CCtx;
+typedef struct ZSTD_DCtx_s ZSTD_DCtx;
 static struct {
   ZSTD_CCtx* (*create)(void);
   size_t (*compress)(ZSTD_CCtx*, void*, size_t, const void*, size_t, int);
   unsigned (*is_error)(size_t);
   size_t (*bound)(size_t);
   unsigned (*version)(void);
+  ZSTD_DCtx* (*create_d)(void);
+  size_t (*decompress)(ZSTD_DCtx*, void*, size_t, const void*, size_t);
 } zstd;
 static int zstd_ok;
 static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
@@ -62,8 +65,10 @@ static void zstd_load(void) {
   *(void**)&zstd.is_error = dlsym(h, "ZSTD_isError");
   *(void**)&zstd.bound = dlsym(h, "ZSTD_compressBound");
   *(void**)&zstd.version = dlsym(h, "ZSTD_versionNumber");
+  *(void**)&zstd.create_d = dlsym(h, "ZSTD_createDCtx");
+  *(void**)&zstd.decompress = dlsym(h, "ZSTD_decompressDCtx");
   // Negative (fast) levels need 1.3.4; the repository's default is one.
-  zstd_ok = zstd.create && zstd.compress && zstd.is_error && zstd.bound && zstd.version && zstd.version() >= 10304;
+  zstd_ok = zstd.create && zstd.compress && zstd.is_error && zstd.bound && zstd.version && zstd.create_d && zstd.decompress && zstd.version() >= 10304;
 }
 
 // ------------------------------------------------------------------------------------ read buffers
@@ -966,6 +971,132 @@ static int hash_spans(const uint8_t* data, size_t len, const double* starts, con
   return ok;
 }
 
+// ----------------------------------------------------------------------------------- restore: decode
+// decodeRecords(spans: Uint8Array[], recSpan: Uint32Array, recAt: Float64Array, storedLen: Uint32Array,
+//               rawLen: Uint32Array, codec: Uint8Array, out: Uint8Array, outAt: Float64Array,
+//               encKey: Uint8Array | null, status: Uint8Array) -> how many records failed
+// Decodes every record of a restore batch into `out` at `outAt` on the calling thread (a restore
+// worker): record i's payload is spans[recSpan[i]] at recAt[i], storedLen[i] bytes; decrypted
+// (AES-256-GCM: nonce, ciphertext, tag) when its codec says so, then decompressed or copied.
+// status[i]: 0 decoded, else a DECODE_* code (the caller words it). The ids are checked after.
+enum { DECODE_OK, DECODE_BAD_CODEC, DECODE_NO_KEY, DECODE_AUTH, DECODE_CORRUPT, DECODE_LENGTH, DECODE_OUTSIDE };
+static __thread ZSTD_DCtx* dctx;
+static __thread EVP_CIPHER_CTX* gcm_d;
+static __thread uint8_t* plain_d;
+static __thread size_t plain_d_cap;
+
+static int decode_one(const uint8_t* p, size_t stored, uint8_t codec, uint8_t* dst, size_t raw, const uint8_t* key) {
+  if (codec & CODEC_ENCRYPTED) {
+    if (!key) return DECODE_NO_KEY;
+    if (stored < GCM_NONCE + GCM_TAG) return DECODE_AUTH;
+    size_t n = stored - GCM_NONCE - GCM_TAG;
+    if (n > plain_d_cap) {
+      uint8_t* g = (uint8_t*)realloc(plain_d, n);
+      if (!g) return DECODE_CORRUPT;
+      plain_d = g;
+      plain_d_cap = n;
+    }
+    if (!gcm_d) gcm_d = EVP_CIPHER_CTX_new();
+    int outl = 0, finl = 0;
+    if (!gcm_d || EVP_DecryptInit_ex(gcm_d, EVP_aes_256_gcm(), NULL, key, p) != 1 ||
+        EVP_DecryptUpdate(gcm_d, plain_d, &outl, p + GCM_NONCE, (int)n) != 1 ||
+        EVP_CIPHER_CTX_ctrl(gcm_d, EVP_CTRL_GCM_SET_TAG, GCM_TAG, (void*)(p + GCM_NONCE + n)) != 1 ||
+        EVP_DecryptFinal_ex(gcm_d, plain_d + outl, &finl) != 1)
+      return DECODE_AUTH;
+    p = plain_d;
+    stored = (size_t)outl + (size_t)finl;
+  }
+  uint8_t base = codec & (uint8_t)~CODEC_ENCRYPTED;
+  if (base == CODEC_RAW) {
+    if (stored != raw) return DECODE_LENGTH;
+    memcpy(dst, p, raw);
+    return DECODE_OK;
+  }
+  if (base != CODEC_ZSTD) return DECODE_BAD_CODEC;
+  if (!dctx) dctx = zstd.create_d();
+  if (!dctx) return DECODE_CORRUPT;
+  size_t got = zstd.decompress(dctx, dst, raw, p, stored);
+  if (zstd.is_error(got)) return DECODE_CORRUPT;
+  return got == raw ? DECODE_OK : DECODE_LENGTH;
+}
+
+static napi_value decode_records(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10], res = NULL;
+  pthread_once(&zstd_once, zstd_load);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  uint32_t nspans = 0;
+  bool is_array = false;
+  if (argc < 10 || !zstd_ok || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &nspans) != napi_ok) {
+    napi_throw_type_error(env, NULL, "decodeRecords(spans, recSpan, recAt, storedLen, rawLen, codec, out, outAt, encKey, status): needs libzstd and 10 arguments");
+    return NULL;
+  }
+  const uint8_t** span = (const uint8_t**)calloc(nspans ? nspans : 1, sizeof(uint8_t*));
+  size_t* span_len = (size_t*)calloc(nspans ? nspans : 1, sizeof(size_t));
+  if (!span || !span_len) goto done;
+  for (uint32_t i = 0; i < nspans; i++) {
+    napi_value el;
+    napi_typedarray_type t;
+    void* d;
+    napi_value ab;
+    size_t off;
+    if (napi_get_element(env, argv[0], i, &el) != napi_ok || napi_get_typedarray_info(env, el, &t, &span_len[i], &d, &ab, &off) != napi_ok || t != napi_uint8_array) {
+      napi_throw_type_error(env, NULL, "decodeRecords: spans must be Uint8Arrays");
+      goto done;
+    }
+    span[i] = (const uint8_t*)d;
+  }
+  {
+    void* a[8];
+    size_t n[8];
+    napi_typedarray_type want[8] = { napi_uint32_array, napi_float64_array, napi_uint32_array, napi_uint32_array, napi_uint8_array, napi_uint8_array, napi_float64_array, napi_uint8_array };
+    int at[8] = { 1, 2, 3, 4, 5, 6, 7, 9 };
+    for (int k = 0; k < 8; k++) {
+      napi_typedarray_type t;
+      napi_value ab;
+      size_t off;
+      if (napi_get_typedarray_info(env, argv[at[k]], &t, &n[k], &a[k], &ab, &off) != napi_ok || t != want[k]) {
+        napi_throw_type_error(env, NULL, "decodeRecords: wrong argument types");
+        goto done;
+      }
+    }
+    size_t count = n[0];
+    if (n[1] != count || n[2] != count || n[3] != count || n[4] != count || n[6] != count || n[7] != count) {
+      napi_throw_range_error(env, NULL, "decodeRecords: every per-record array needs one value per record");
+      goto done;
+    }
+    uint8_t key[32];
+    bool has_key = false;
+    if (!key32(env, argv[8], key, &has_key)) {
+      napi_throw_type_error(env, NULL, "decodeRecords: encKey must be 32 bytes or null");
+      goto done;
+    }
+    const uint32_t* rec_span = (const uint32_t*)a[0];
+    const double* rec_at = (const double*)a[1];
+    const uint32_t* stored = (const uint32_t*)a[2];
+    const uint32_t* raw = (const uint32_t*)a[3];
+    const uint8_t* codec = (const uint8_t*)a[4];
+    uint8_t* out = (uint8_t*)a[5];
+    size_t out_len = n[5];
+    const double* out_at = (const double*)a[6];
+    uint8_t* status = (uint8_t*)a[7];
+    uint32_t bad = 0;
+    for (size_t i = 0; i < count; i++) {
+      uint32_t s = rec_span[i];
+      int st;
+      if (s >= nspans || rec_at[i] < 0 || rec_at[i] + stored[i] > (double)span_len[s] || out_at[i] < 0 || out_at[i] + raw[i] > (double)out_len) st = DECODE_OUTSIDE;
+      else st = decode_one(span[s] + (size_t)rec_at[i], stored[i], codec[i], out + (size_t)out_at[i], raw[i], has_key ? key : NULL);
+      status[i] = (uint8_t)st;
+      if (st != DECODE_OK) bad++;
+    }
+    napi_create_uint32(env, bad, &res);
+  }
+done:
+  free(span);
+  free(span_len);
+  return res;
+}
+
 // engineHashMany(msgs: Uint8Array, starts: Float64Array, lengths: Float64Array, key: Uint8Array | null,
 //                impl: number) -> Uint8Array of ids (32 bytes each): the engine's naming, for tests
 //                (impl 0 forces the scalar path, 1 the lanes, -1 whatever the machine has).
@@ -1089,6 +1220,7 @@ void engine_register(napi_env env, napi_value exports) {
     { "engineSeal", NULL, engine_seal, NULL, NULL, NULL, napi_default, NULL },
     { "engineDrop", NULL, engine_drop, NULL, NULL, NULL, napi_default, NULL },
     { "engineHashMany", NULL, engine_hash_many, NULL, NULL, NULL, napi_default, NULL },
+    { "decodeRecords", NULL, decode_records, NULL, NULL, NULL, napi_default, NULL },
     { "engineHashImpl", NULL, engine_hash_impl, NULL, NULL, NULL, napi_default, NULL },
     { "checkIds", NULL, check_ids, NULL, NULL, NULL, napi_default, NULL },
   };

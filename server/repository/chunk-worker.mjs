@@ -142,6 +142,11 @@ function open(codec, payload, rawLen, dst) {
   return dst.subarray(0, rawLen);
 }
 
+/** The addon decodes restore batches where it can (libzstd found); else each record is opened here. */
+const nativeDecode = !!(native?.decodeRecords && native.engineAvailable?.());
+/** What the addon's decode status codes mean. */
+const DECODE_PROBLEMS = [null, 'its codec is unknown', 'chunk is encrypted but no key was given', 'it does not authenticate (damaged, or another key)', 'its compressed data is corrupt', 'its length is not the recorded one', 'it lies outside its pack span'];
+
 /** Where restore batches read their pack spans (reused, grown as needed; one per batch in flight). */
 const restoreReadBufs = [];
 
@@ -195,12 +200,33 @@ async function restoreBatch(m) {
     const starts = [];
     const lengths = [];
     const idAt = [];
-    for (let i = 0, s = 0; i < m.where.length; i++) {
+    const n = m.where.length;
+    // Each record's span and place in it (records come span by span, in order).
+    const recSpan = new Uint32Array(n);
+    const recAt = new Float64Array(n);
+    for (let i = 0, s = 0; i < n; i++) {
+      while (s < spans.length - 1 && m.where[i] >= m.spanAt[s] + (m.spanTo[s] - m.spanFrom[s])) s++;
+      recSpan[i] = s;
+      recAt[i] = m.where[i] - m.spanAt[s];
+    }
+    if (nativeDecode) {
+      // The whole batch in one call: decrypted, decompressed or copied into place by the addon.
+      const status = new Uint8Array(n);
+      native.decodeRecords(spans, recSpan, recAt, m.storedLen, m.rawLen, m.codec, out, m.outAt, encKey, status);
+      for (let i = 0; i < n; i++) {
+        if (status[i] === 0) {
+          which.push(i);
+          starts.push(m.outAt[i]);
+          lengths.push(m.rawLen[i]);
+          idAt.push(m.idAt[i]);
+        } else bad.push({ chunkId: idOf(i), problem: DECODE_PROBLEMS[status[i]] ?? `cannot be decoded (${status[i]})` });
+      }
+    }
+    for (let i = 0; i < n && !nativeDecode; i++) {
       // Where the repository placed it (runs of chunks are aligned for in-place writes).
       const o = m.outAt[i];
-      // Records come span by span, in order.
-      while (m.where[i] >= m.spanAt[s] + (m.spanTo[s] - m.spanFrom[s])) s++;
-      const at = m.where[i] - m.spanAt[s];
+      const s = recSpan[i];
+      const at = recAt[i];
       try {
         // Decoded straight into its place in `out`.
         open(m.codec[i], spans[s].subarray(at, at + m.storedLen[i]), m.rawLen[i], out.subarray(o, o + m.rawLen[i]));

@@ -161,6 +161,49 @@ describe('native backup engine', () => {
     }
   });
 
+  it('decodes sealed records back in one call (zstd, raw, encrypted) and names each record it cannot decode', async () => {
+    if (!engineThere()) return;
+    const text = Buffer.from('Jan  2 03:04:05 vm02 kernel: eth0 link up, 10 Gbps full duplex\n'.repeat(4000));
+    const data = Buffer.concat([text.subarray(0, 150_000), randomBytes(100_000), text.subarray(0, 90_000)]);
+    const mask = (((1 << 14) - 1) << 18) >>> 0;
+    const part = new Float64Array([0, data.length, 0, 1, 0, Infinity, 0, 0]);
+    const key = randomBytes(32);
+    for (const k of [null, key]) {
+      const named = await native.engineName(2, new Uint8Array(data), -1, new Float64Array(0), data.length, false, part, new Float64Array(0), 8192, mask, null, true);
+      const n = named.lengths.length as number;
+      const picks = Uint32Array.from({ length: n }, (_, i) => i);
+      const slab = Buffer.alloc(2 << 20);
+      const sealed = await native.engineSeal(named.seg, picks, slab, 1, k);
+      // Where each record's payload lies in the slab (after its header).
+      const at = Float64Array.from(sealed.at as Float64Array);
+      const rawLen = Uint32Array.from(named.lengths as Uint32Array);
+      const outAt = new Float64Array(n);
+      for (let i = 1; i < n; i++) outAt[i] = outAt[i - 1]! + rawLen[i - 1]!;
+      const codec = Uint8Array.from(sealed.codecs as Uint8Array);
+      expect(new Set(Array.from(codec, (c) => c & 0x7f)).size).toBe(2);
+      const decode = (spans: Uint8Array[], c = codec, withKey = k) => {
+        const out = Buffer.alloc(data.length);
+        const status = new Uint8Array(n);
+        const bad = native.decodeRecords(spans, new Uint32Array(n), at, Uint32Array.from(sealed.storedLen as Uint32Array), rawLen, c, out, outAt, withKey, status);
+        return { out, status: Array.from(status), bad };
+      };
+      const good = decode([slab]);
+      expect([good.bad, good.out.equals(data)]).toEqual([0, true]);
+      // A flipped payload byte: that record is damaged (it does not authenticate, or decodes wrong / not at all).
+      const damaged = Buffer.from(slab);
+      damaged[at[0]! + 20]! ^= 0x40;
+      const d = decode([damaged]);
+      if (k) expect(d.status[0]).toBe(3);
+      else expect(d.status[0] === 0 ? d.out.subarray(0, rawLen[0]!).equals(data.subarray(0, rawLen[0]!)) : true).toBe(false);
+      expect(d.status.slice(1).every((x) => x === 0)).toBe(true);
+      // An unknown codec, a missing key, a record outside its span.
+      expect(decode([slab], Uint8Array.from(codec, (c, i) => (i === 1 ? (c & 0x80) | 9 : c))).status[1]).toBe(1);
+      if (k) expect(decode([slab], codec, null).status.every((x) => x === 2)).toBe(true);
+      expect(decode([slab.subarray(0, at[n - 1]! + 1)]).status[n - 1]).toBe(6);
+    }
+    expect(() => native.decodeRecords([], new Uint32Array(1), new Float64Array(0), new Uint32Array(1), new Uint32Array(1), new Uint8Array(1), new Uint8Array(1), new Float64Array(1), null, new Uint8Array(1))).toThrow(/one value per record/);
+  });
+
   it('a read past the end of the source is a clear error; a segment is sealed once; bad arguments are refused', async () => {
     if (!engineThere()) return;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quiesce-engine-'));
