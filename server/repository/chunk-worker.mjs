@@ -142,8 +142,11 @@ function open(codec, payload, rawLen, dst) {
   return dst.subarray(0, rawLen);
 }
 
-/** The addon decodes restore batches where it can (libzstd found); else each record is opened here. */
-const nativeDecode = !!(native?.decodeRecords && native.engineAvailable?.());
+/**
+ * The addon decodes restore batches where it can (libzstd found); else each record is opened here
+ * (QUIESCE_RESTORE_DECODE=js chooses that: for tests and diagnosis).
+ */
+const nativeDecode = process.env.QUIESCE_RESTORE_DECODE !== 'js' && !!(native?.decodeRecords && native.engineAvailable?.());
 /** What the addon's decode status codes mean. */
 const DECODE_PROBLEMS = [null, 'its codec is unknown', 'chunk is encrypted but no key was given', 'it does not authenticate (damaged, or another key)', 'its compressed data is corrupt', 'its length is not the recorded one', 'it lies outside its pack span'];
 
