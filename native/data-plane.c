@@ -31,6 +31,13 @@ static uint8_t ZERO[65536];
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "quiesce_native: " #call); return NULL; } } while (0)
 
+// A typed array argument's data and element count, of the expected type (else a TypeError).
+static void* typed_arg(napi_env env, napi_value v, napi_typedarray_type want, size_t* n) {
+  napi_typedarray_type t; void* d; napi_value ab; size_t off;
+  if (napi_get_typedarray_info(env, v, &t, n, &d, &ab, &off) != napi_ok || t != want) return NULL;
+  return d ? d : (void*)"";
+}
+
 static napi_value set_gear(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -538,10 +545,10 @@ static napi_value alignment_of(napi_env env, napi_callback_info info) {
 static napi_value table_starts(napi_env env, napi_callback_info info) {
   size_t argc = 3; napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  napi_typedarray_type t; size_t len; void* d; napi_value ab; size_t off;
+  size_t len;
   uint32_t n, eb;
-  if (argc < 3 || napi_get_typedarray_info(env, argv[0], &t, &len, &d, &ab, &off) != napi_ok || t != napi_uint8_array ||
-      napi_get_value_uint32(env, argv[1], &n) != napi_ok || napi_get_value_uint32(env, argv[2], &eb) != napi_ok || eb < 5 || (uint64_t)n * eb > len) {
+  const uint8_t* d = argc >= 3 ? typed_arg(env, argv[0], napi_uint8_array, &len) : NULL;
+  if (!d || napi_get_value_uint32(env, argv[1], &n) != napi_ok || napi_get_value_uint32(env, argv[2], &eb) != napi_ok || eb < 5 || (uint64_t)n * eb > len) {
     napi_throw_type_error(env, NULL, "tableStarts(entries: Uint8Array, n, entryBytes): n entries must fit");
     return NULL;
   }
@@ -549,7 +556,7 @@ static napi_value table_starts(napi_env env, napi_callback_info info) {
   void* od;
   CHECK(napi_create_arraybuffer(env, ((size_t)n + 1) * sizeof(double), &od, &out_ab));
   double* starts = (double*)od;
-  const uint8_t* e = (const uint8_t*)d;
+  const uint8_t* e = d;
   uint64_t pos = 0;
   for (uint32_t k = 0; k < n; k++, e += eb) {
     if (e[4] > 1) {
@@ -670,12 +677,6 @@ static napi_value unmap_range(napi_env env, napi_callback_info info) {
 
 static uint32_t le32(const uint8_t* p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
 
-// A typed array argument's data and element count, of the expected type (else a TypeError).
-static void* typed_arg(napi_env env, napi_value v, napi_typedarray_type want, size_t* n) {
-  napi_typedarray_type t; void* d; napi_value ab; size_t off;
-  if (napi_get_typedarray_info(env, v, &t, n, &d, &ab, &off) != napi_ok || t != want) return NULL;
-  return d ? d : (void*)"";
-}
 
 // The chunk index's open-addressing table (chunk-index.ts), probed as ChunkIndex.find does: the
 // slot of `id` (32 bytes) — its entry (>= 0) or the empty slot where it would go (the entry -1).

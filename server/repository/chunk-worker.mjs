@@ -212,34 +212,34 @@ async function restoreBatch(m) {
       recSpan[i] = s;
       recAt[i] = m.where[i] - m.spanAt[s];
     }
+    // Why each record could not be decoded into its place in `out` (null: it was).
+    const problem = new Array(n).fill(null);
     if (nativeDecode) {
       // The whole batch in one call: decrypted, decompressed or copied into place by the addon.
       const status = new Uint8Array(n);
       native.decodeRecords(spans, recSpan, recAt, m.storedLen, m.rawLen, m.codec, out, m.outAt, encKey, status);
+      for (let i = 0; i < n; i++) if (status[i] !== 0) problem[i] = DECODE_PROBLEMS[status[i]] ?? `cannot be decoded (${status[i]})`;
+    } else {
       for (let i = 0; i < n; i++) {
-        if (status[i] === 0) {
-          which.push(i);
-          starts.push(m.outAt[i]);
-          lengths.push(m.rawLen[i]);
-          idAt.push(m.idAt[i]);
-        } else bad.push({ chunkId: idOf(i), problem: DECODE_PROBLEMS[status[i]] ?? `cannot be decoded (${status[i]})` });
+        const at = recAt[i];
+        const o = m.outAt[i];
+        try {
+          open(m.codec[i], spans[recSpan[i]].subarray(at, at + m.storedLen[i]), m.rawLen[i], out.subarray(o, o + m.rawLen[i]));
+        } catch (e) {
+          problem[i] = e instanceof Error ? e.message : String(e);
+        }
       }
     }
-    for (let i = 0; i < n && !nativeDecode; i++) {
-      // Where the repository placed it (runs of chunks are aligned for in-place writes).
-      const o = m.outAt[i];
-      const s = recSpan[i];
-      const at = recAt[i];
-      try {
-        // Decoded straight into its place in `out`.
-        open(m.codec[i], spans[s].subarray(at, at + m.storedLen[i]), m.rawLen[i], out.subarray(o, o + m.rawLen[i]));
-        which.push(i);
-        starts.push(o);
-        lengths.push(m.rawLen[i]);
-        idAt.push(m.idAt[i]);
-      } catch (e) {
-        bad.push({ chunkId: idOf(i), problem: e instanceof Error ? e.message : String(e) });
+    for (let i = 0; i < n; i++) {
+      if (problem[i] !== null) {
+        bad.push({ chunkId: idOf(i), problem: problem[i] });
+        continue;
       }
+      which.push(i);
+      // Where the repository placed it (runs of chunks are aligned for in-place writes).
+      starts.push(m.outAt[i]);
+      lengths.push(m.rawLen[i]);
+      idAt.push(m.idAt[i]);
     }
     for (const j of mismatches(out, starts, lengths, ids, idAt)) bad.push({ chunkId: idOf(which[j]), problem: 'content does not match its id' });
     return { bad };

@@ -21,13 +21,18 @@ export class DiskTable {
     readonly n: number,
     /** The entries' lengths added up (what the manifest's header checks, what a builder counted). */
     readonly sizeBytes: number,
-    /** Where each entry starts, when the caller has them already (see entryStarts). */
+    /** Where each entry starts, when the caller has them already (see scanTable). */
     private starts: Float64Array | null = null,
   ) {}
 
   /** Where each entry starts on the disk (n + 1 values, the last the disk's size); computed once. */
   get entryStarts(): Float64Array {
-    return (this.starts ??= entryStarts(this));
+    if (!this.starts) {
+      const starts = scanTable(this.bytes, this.n);
+      if (typeof starts === 'number') throw new Error(`disk table entry ${starts} has an unknown kind`);
+      this.starts = starts;
+    }
+    return this.starts;
   }
 
   length(k: number): number {
@@ -74,13 +79,6 @@ export function scanTable(bytes: Uint8Array, n: number, js = false): Float64Arra
     pos += (bytes[e]! | (bytes[e + 1]! << 8) | (bytes[e + 2]! << 16)) + bytes[e + 3]! * 2 ** 24;
   }
   starts[n] = pos;
-  return starts;
-}
-
-/** Where each entry of a table starts on the disk; the last of the n + 1 is the disk's size. */
-export function entryStarts(t: DiskTable): Float64Array {
-  const starts = scanTable(t.bytes, t.n);
-  if (typeof starts === 'number') throw new Error(`disk table entry ${starts} has an unknown kind`);
   return starts;
 }
 

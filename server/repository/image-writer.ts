@@ -10,7 +10,7 @@ const ZERO = Buffer.alloc(HOLE_MIN);
 /** Data this long, whose address agrees with its place in the image modulo a block, is written from where it is. */
 const IN_PLACE_MIN = 64 << 10;
 
-/** Where `b` should start in memory for its blocks to be written in place at image offset `pos` (see put). */
+/** The first offset from `at` in `ab` whose address agrees with image offset `pos` modulo a block: bytes laid there are written in place (see put). */
 export function alignedOffset(ab: ArrayBuffer, at: number, pos: number): number {
   if (!native?.alignmentOf) return at;
   const mod = (native.alignmentOf(ab) as number) + at;
@@ -118,11 +118,11 @@ function directImageWriter(q: DirectWriteQueue): ImageWriter {
     pos += b.length;
     if (staged >= FLUSH_BYTES) flush(false);
   };
+  let inPlace = 0;
   /**
    * Data in place: its head completes the staged block (written now: the staged bytes then end on a
    * block boundary), its whole blocks go out as they are, its tail is staged.
    */
-  let inPlace = 0;
   const putInPlace = (data: Buffer, release?: () => void) => {
     let uses = 1;
     const done = () => {
