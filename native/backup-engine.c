@@ -6,7 +6,7 @@
 //                    chunk (SHA-256, or HMAC-SHA-256 for encrypted repositories, 16 chunks at once
 //                    with AVX-512) and keeps the bytes as a segment for:
 //   engineSeal(...)  writes the chunks the repository does not have yet as pack records into a slab
-//                    (zstd at the repository's level unless the data looks or turns out
+//                    (LZ4, or zstd at the repository's level, unless the data looks or turns out
 //                    incompressible, then AES-256-GCM when the repository is encrypted), and lets the
 //                    segment's bytes go;
 //   engineDrop(seg)  lets them go when nothing was new.
@@ -35,14 +35,16 @@
 #define RECORD_HEADER 41
 #define CODEC_RAW 0
 #define CODEC_ZSTD 1
+#define CODEC_LZ4 2
 #define CODEC_ENCRYPTED 0x80
 #define GCM_NONCE 12
 #define GCM_TAG 16
 #define MAX_THREADS 8
 
-// ------------------------------------------------------------------------------------------ zstd
-// libzstd is loaded at run time (Debian's libzstd1: dpkg itself depends on it), so the addon builds
-// without its headers and a machine without it still has the worker path.
+// ----------------------------------------------------------------------------------- zstd and LZ4
+// libzstd and liblz4 are loaded at run time (Debian's libzstd1: dpkg itself depends on it; liblz4-1:
+// systemd does), so the addon builds without their headers and a machine without them still has
+// the worker path. The engine needs libzstd; LZ4 repositories need liblz4 too.
 typedef struct ZSTD_CCtx_s ZSTD_CCtx;
 typedef struct ZSTD_DCtx_s ZSTD_DCtx;
 static struct {
@@ -55,9 +57,22 @@ static struct {
   size_t (*decompress)(ZSTD_DCtx*, void*, size_t, const void*, size_t);
 } zstd;
 static int zstd_ok;
+static struct {
+  int (*compress)(const char*, char*, int, int, int);
+  int (*bound)(int);
+  int (*decompress)(const char*, char*, int, int);
+} lz4;
+static int lz4_ok;
 static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
 
 static void zstd_load(void) {
+  void* l = dlopen("liblz4.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (l) {
+    *(void**)&lz4.compress = dlsym(l, "LZ4_compress_fast");
+    *(void**)&lz4.bound = dlsym(l, "LZ4_compressBound");
+    *(void**)&lz4.decompress = dlsym(l, "LZ4_decompress_safe");
+    lz4_ok = lz4.compress && lz4.bound && lz4.decompress;
+  }
   void* h = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!h) return;
   *(void**)&zstd.create = dlsym(h, "ZSTD_createCCtx");
@@ -219,7 +234,8 @@ typedef struct job {
   napi_ref slab_pin;
   uint8_t* blob; // what the records were written into
   size_t blob_len;
-  int level;
+  int codec; // CODEC_ZSTD or CODEC_LZ4: how new chunks are compressed
+  int level; // zstd's level, or LZ4's acceleration
   uint8_t enc_key[32];
   bool has_enc_key;
   uint8_t* codecs;
@@ -495,8 +511,15 @@ static bool run_name(job_t* j) {
 static __thread ZSTD_CCtx* cctx;
 static __thread EVP_CIPHER_CTX* gcm;
 
-static size_t record_bound(size_t raw) {
+// The most a codec may make of `raw` bytes (both bounds: a repository may change codecs).
+static size_t compress_bound(size_t raw) {
   size_t z = zstd.bound(raw);
+  size_t l = lz4_ok ? (size_t)lz4.bound((int)raw) : 0;
+  return z > l ? z : l;
+}
+
+static size_t record_bound(size_t raw) {
+  size_t z = compress_bound(raw);
   return RECORD_HEADER + (z > raw ? z : raw) + GCM_NONCE + GCM_TAG;
 }
 
@@ -507,7 +530,7 @@ static void put32(uint8_t* p, uint32_t v) {
   p[3] = (uint8_t)(v >> 24);
 }
 
-// One chunk's payload at dst: zstd unless it looks or turns out incompressible, then sealed with
+// One chunk's payload at dst: compressed (LZ4 or zstd) unless it looks or turns out incompressible, then sealed with
 // AES-256-GCM (nonce, ciphertext, tag) when the repository is encrypted. Returns its length, 0 on error.
 static size_t seal_one(job_t* j, const uint8_t* raw, size_t n, uint8_t* dst, size_t room, uint8_t* codec, uint8_t* plain) {
   // Encrypted: the payload is built in `plain`, then encrypted into place.
@@ -515,12 +538,21 @@ static size_t seal_one(job_t* j, const uint8_t* raw, size_t n, uint8_t* dst, siz
   size_t length = 0;
   *codec = CODEC_RAW;
   if (!(n >= 4096 && sample_distinct(raw, n) > 200)) {
-    if (!cctx) cctx = zstd.create();
-    if (!cctx) return 0;
-    size_t z = zstd.compress(cctx, out, zstd.bound(n), raw, n, j->level);
+    size_t z;
+    bool ok;
+    if (j->codec == CODEC_LZ4) {
+      int r = lz4.compress((const char*)raw, (char*)out, (int)n, (int)compress_bound(n), j->level);
+      ok = r > 0;
+      z = ok ? (size_t)r : 0;
+    } else {
+      if (!cctx) cctx = zstd.create();
+      if (!cctx) return 0;
+      z = zstd.compress(cctx, out, zstd.bound(n), raw, n, j->level);
+      ok = !zstd.is_error(z);
+    }
     // Data that compresses little is stored as it is: decompression would cost more than it saves.
-    if (!zstd.is_error(z) && (double)z < (double)n * 0.97) {
-      *codec = CODEC_ZSTD;
+    if (ok && (double)z < (double)n * 0.97) {
+      *codec = (uint8_t)j->codec;
       length = z;
     }
   }
@@ -559,7 +591,7 @@ static bool run_seal(job_t* j) {
   j->stored_len = (uint32_t*)malloc((j->nindices ? j->nindices : 1) * sizeof(uint32_t));
   j->at = (double*)malloc((j->nindices ? j->nindices : 1) * sizeof(double));
   // Encrypted: each payload is built here first (compressed, or as it is), then sealed into place.
-  uint8_t* plain = j->has_enc_key ? (uint8_t*)scratch(SCRATCH_PTRS, zstd.bound(longest) + longest) : NULL;
+  uint8_t* plain = j->has_enc_key ? (uint8_t*)scratch(SCRATCH_PTRS, compress_bound(longest) + longest) : NULL;
   if (!j->codecs || !j->stored_len || !j->at || (j->has_enc_key && !plain)) return job_fail(j, "%s", "out of memory"), false;
   size_t total = 0;
   for (size_t i = 0; i < j->nindices; i++) {
@@ -759,12 +791,19 @@ static env_state_t* env_of(napi_env env) {
   return napi_get_instance_data(env, (void**)&es) == napi_ok ? es : NULL;
 }
 
-// engineAvailable() -> whether the engine can run here (libzstd found).
+// engineAvailable(codec = 'zstd') -> whether the engine can run here and seal with that codec
+// (libzstd found; liblz4 too for 'lz4'). decodeRecords needs both.
 static napi_value engine_available(napi_env env, napi_callback_info info) {
-  (void)info;
+  size_t argc = 1;
+  napi_value argv[1], v;
+  char name[8] = "zstd";
   pthread_once(&zstd_once, zstd_load);
-  napi_value v;
-  napi_get_boolean(env, zstd_ok && env_of(env) != NULL, &v);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  napi_valuetype vt = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &vt);
+  if (vt == napi_string && napi_get_value_string_utf8(env, argv[0], name, sizeof name, NULL) != napi_ok) return NULL;
+  bool codec_ok = strcmp(name, "zstd") == 0 || (strcmp(name, "lz4") == 0 && lz4_ok) || (strcmp(name, "all") == 0 && lz4_ok);
+  napi_get_boolean(env, zstd_ok && codec_ok && env_of(env) != NULL, &v);
   return v;
 }
 
@@ -869,17 +908,18 @@ fail:
   return NULL;
 }
 
-// engineSeal(seg, indices: Uint32Array, slab: Uint8Array | null, level, encKey: Uint8Array | null)
+// engineSeal(seg, indices: Uint32Array, slab: Uint8Array | null, codec, level, encKey: Uint8Array | null)
+//   codec: 1 zstd (level: zstd's), 2 LZ4 (level: its acceleration, 1 and up)
 //   -> Promise<{ codecs, storedLen, at, blobLen, blob: Buffer | null }>  (blob: when the slab was null or too small)
 static napi_value engine_seal(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5], promise = NULL;
+  size_t argc = 6;
+  napi_value argv[6], promise = NULL;
   job_t* j = NULL;
   ECHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   env_state_t* es = env_of(env);
   seg_t* s = NULL;
-  if (argc < 5 || !es || napi_get_value_external(env, argv[0], (void**)&s) != napi_ok || !s) {
-    napi_throw_type_error(env, NULL, "engineSeal(seg, indices, slab, level, encKey)");
+  if (argc < 6 || !es || napi_get_value_external(env, argv[0], (void**)&s) != napi_ok || !s) {
+    napi_throw_type_error(env, NULL, "engineSeal(seg, indices, slab, codec, level, encKey)");
     return NULL;
   }
   if (s->busy || s->bytes_kind == BYTES_NONE) {
@@ -918,8 +958,13 @@ static napi_value engine_seal(napi_env env, napi_callback_info info) {
     j->slab = (uint8_t*)d;
     j->slab_len = len;
   }
-  ECHECK(napi_get_value_int32(env, argv[3], &j->level));
-  if (!key32(env, argv[4], j->enc_key, &j->has_enc_key)) {
+  ECHECK(napi_get_value_int32(env, argv[3], &j->codec));
+  ECHECK(napi_get_value_int32(env, argv[4], &j->level));
+  if (!(j->codec == CODEC_ZSTD || (j->codec == CODEC_LZ4 && lz4_ok && j->level >= 1))) {
+    napi_throw_range_error(env, NULL, "engineSeal: codec must be 1 (zstd) or 2 (LZ4, acceleration 1 and up, with liblz4 here)");
+    goto fail;
+  }
+  if (!key32(env, argv[5], j->enc_key, &j->has_enc_key)) {
     napi_throw_type_error(env, NULL, "engineSeal: encKey must be 32 bytes or null");
     goto fail;
   }
@@ -1011,6 +1056,11 @@ static int decode_one(const uint8_t* p, size_t stored, uint8_t codec, uint8_t* d
     if (stored != raw) return DECODE_LENGTH;
     memcpy(dst, p, raw);
     return DECODE_OK;
+  }
+  if (base == CODEC_LZ4 && lz4_ok) {
+    int got = lz4.decompress((const char*)p, (char*)dst, (int)stored, (int)raw);
+    if (got < 0) return DECODE_CORRUPT;
+    return (size_t)got == raw ? DECODE_OK : DECODE_LENGTH;
   }
   if (base != CODEC_ZSTD) return DECODE_BAD_CODEC;
   if (!dctx) dctx = zstd.create_d();

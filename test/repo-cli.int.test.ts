@@ -23,7 +23,7 @@ describe('quiesce repo / image CLI', () => {
     const repo = path.join(dir, 'repo');
     const a = img('a.raw');
     const b = img('b.raw');
-    expect(cli(['repo', 'init', '--path', repo, '--json'], env).json).toEqual({ path: repo, encrypted: false, compressionLevel: -3 });
+    expect(cli(['repo', 'init', '--path', repo, '--json'], env).json).toEqual({ path: repo, encrypted: false, compression: 'lz4', compressionLevel: null });
     const full = cli(['image', 'backup', '--repo', repo, '--json', `a=${a}`, `b=${b}`], env);
     expect(full.code, full.stderr).toBe(0);
     expect(full.json).toMatchObject({ images: [{ name: 'a', point: expect.any(String), logicalBytes: 16 << 20, bytesRead: expect.any(Number), storedBytesAdded: expect.any(Number) }, { name: 'b' }], seconds: expect.any(Number) });
@@ -59,7 +59,10 @@ describe('quiesce repo / image CLI', () => {
       expect(cli(['repo', 'init', '--path', repo, '--compression-level', level], env)).toMatchObject({ code: 2, stderr: expect.stringMatching(/compression level|--compression-level/) });
       expect(fs.existsSync(repo)).toBe(false);
     }
-    expect(cli(['repo', 'init', '--path', repo, '--compression-level', '19', '--json'], env).json).toMatchObject({ compressionLevel: 19 });
+    expect(cli(['repo', 'init', '--path', repo, '--compression', 'brotli'], env)).toMatchObject({ code: 2, stderr: expect.stringMatching(/lz4 or zstd \(got brotli\)/) });
+    expect(cli(['repo', 'init', '--path', repo, '--compression', 'lz4', '--compression-level', '3'], env)).toMatchObject({ code: 2, stderr: expect.stringMatching(/LZ4 takes no compression level/) });
+    expect(fs.existsSync(repo)).toBe(false);
+    expect(cli(['repo', 'init', '--path', repo, '--compression-level', '19', '--json'], env).json).toMatchObject({ compression: 'zstd', compressionLevel: 19 });
     expect(JSON.parse(fs.readFileSync(path.join(repo, 'config.json'), 'utf8')).compression).toEqual({ codec: 'zstd', level: 19 });
     expect(cli(['image', 'backup', '--repo', repo, 'nonsense'], env)).toMatchObject({ code: 2, stderr: expect.stringMatching(/NAME=FILE/) });
     expect(cli(['image', 'backup', '--repo', repo, `x=${dir}`], env)).toMatchObject({ code: 2, stderr: expect.stringMatching(/not a disk image/) });

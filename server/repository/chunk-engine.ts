@@ -6,6 +6,7 @@
  * is read and continued by the other.
  */
 import type { BlobSlabs, BufferPool } from './buffers';
+import type { SealCodec } from './format';
 import type { RepoKeys } from './keys';
 import { NativeChunkEngine, nativeEngineAvailable } from './native-engine';
 import { WorkerChunkEngine } from './worker-engine';
@@ -78,7 +79,7 @@ export interface ChunkEngine {
 export interface EngineConfig {
   cut: { min: number; mask: number };
   keys: RepoKeys | null;
-  zstdLevel: number;
+  seal: SealCodec;
 }
 
 /**
@@ -87,6 +88,6 @@ export interface EngineConfig {
  */
 export function createChunkEngine(o: { prefer?: 'native' | 'workers' | undefined; pool: WorkerPool; slabs: BlobSlabs; readSlabs: BlobSlabs; readSlabBytes: number; buffers: BufferPool; config: EngineConfig }): ChunkEngine {
   const prefer = o.prefer ?? (process.env.QUIESCE_CHUNK_ENGINE === 'workers' ? 'workers' : 'native');
-  if (prefer === 'native' && nativeEngineAvailable()) return new NativeChunkEngine(o.pool.size, o.config, o.slabs, o.buffers);
+  if (prefer === 'native' && nativeEngineAvailable(o.config.seal.codec)) return new NativeChunkEngine(o.pool.size, o.config, o.slabs, o.buffers);
   return new WorkerChunkEngine(o.pool, o.readSlabs, o.readSlabBytes, o.buffers);
 }

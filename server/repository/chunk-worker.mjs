@@ -1,5 +1,5 @@
 // Worker thread of the repository: hashes chunks (SHA-256, or HMAC-SHA-256 when the repository is
-// encrypted), compresses new ones with zstd, seals them with AES-256-GCM, and opens them again for
+// encrypted), compresses new ones (LZ4 or zstd), seals them with AES-256-GCM, and opens them again for
 // restores and verification. Plain JavaScript so it loads the same way under tsx, vitest and the CLI.
 import { createCipheriv, createDecipheriv, createHash, createHmac, hash as oneShotHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -13,9 +13,13 @@ import { native } from './native.mjs';
 const require = createRequire(import.meta.url);
 // zstd's context API: compress into and decompress out of buffers we own (no copies, no allocations).
 const zstd = require('zstd-napi/binding');
+/** LZ4 (lz4-napi: blocks with their raw length in front), loaded when first needed. */
+let lz4 = null;
+const lz4lib = () => (lz4 ??= require('lz4-napi'));
 
 const CODEC_RAW = 0;
 const CODEC_ZSTD = 1;
+const CODEC_LZ4 = 2;
 const ENCRYPTED = 0x80;
 const ZERO = Buffer.alloc(1 << 20);
 
@@ -27,15 +31,17 @@ let readSlabs = [];
 let idKey = null;
 /** The repository's cut parameters ({ min, mask }). */
 let cut = null;
+/** How new chunks are compressed: { codec: CODEC_ZSTD | CODEC_LZ4, level }. */
+let seal = { codec: CODEC_ZSTD, level: 1 };
 const cctx = new zstd.CCtx();
 const dctx = new zstd.DCtx();
-/** Room a record may need: its header plus zstd's bound (or the raw bytes), plus the seal's nonce and tag. */
-const recordBound = (rawLen) => RECORD_HEADER_BYTES + Math.max(zstd.compressBound(rawLen), rawLen) + 28;
+/** Room a record may need: its header plus the codecs' bound (or the raw bytes), plus the seal's nonce and tag. */
+const recordBound = (rawLen) => RECORD_HEADER_BYTES + Math.max(zstd.compressBound(rawLen), rawLen + Math.floor(rawLen / 255) + 16) + 28;
 const seen = new Uint8Array(256);
 
 /**
  * Data that looks random (most of 512 sampled bytes distinct: compressed, encrypted, media) is
- * stored as it is: zstd would spend time to gain nothing.
+ * stored as it is: compressing it would spend time to gain nothing.
  */
 function looksIncompressible(b) {
   if (b.length < 4096) return false;
@@ -94,19 +100,21 @@ function chunkId(b) {
 }
 
 /**
- * Seals `raw` into `out` at `at` (the payload only; the caller writes the record header): zstd
- * unless it looks or turns out incompressible, then AES-256-GCM when the repository is encrypted.
+ * Seals `raw` into `out` at `at` (the payload only; the caller writes the record header): LZ4 or
+ * zstd unless it looks or turns out incompressible, then AES-256-GCM when the repository is encrypted.
  */
 function sealInto(raw, out, at) {
   let codec = CODEC_RAW;
   let length = 0;
   const dst = out.subarray(at);
   if (!looksIncompressible(raw)) {
-    const n = cctx.compress2(dst, raw);
+    // lz4-napi puts the raw length in front of the block; the record has it already.
+    const block = seal.codec === CODEC_LZ4 ? lz4lib().compressSync(raw).subarray(4) : null;
+    const n = block ? block.length : cctx.compress2(dst, raw);
     // Data that compresses little is stored as it is: decompression would cost more than it saves.
     if (n < raw.length * 0.97) {
-      codec = CODEC_ZSTD;
-      length = n;
+      codec = seal.codec;
+      length = block ? block.copy(dst, 0) : n;
     }
   }
   if (codec === CODEC_RAW) length = raw.copy(dst, 0);
@@ -136,19 +144,49 @@ function open(codec, payload, rawLen, dst) {
   if (dst.length < rawLen) throw new Error(`chunk length ${rawLen} is more than a chunk can be`);
   let n;
   if (base === CODEC_ZSTD) n = dctx.decompress(dst.subarray(0, rawLen), data);
-  else if (base === CODEC_RAW) n = data.length === rawLen ? data.copy(dst, 0) : data.length;
+  else if (base === CODEC_LZ4) {
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(rawLen);
+    n = lz4lib().uncompressSync(Buffer.concat([len, data])).copy(dst, 0);
+  } else if (base === CODEC_RAW) n = data.length === rawLen ? data.copy(dst, 0) : data.length;
   else throw new Error(`unknown codec ${base}`);
   if (n !== rawLen) throw new Error(`chunk length ${n} is not the recorded ${rawLen}`);
   return dst.subarray(0, rawLen);
 }
 
 /**
- * The addon decodes restore batches where it can (libzstd found); else each record is opened here
- * (QUIESCE_RESTORE_DECODE=js chooses that: for tests and diagnosis).
+ * The addon decodes restore batches where it can (libzstd and liblz4 found); else each record is
+ * opened here (QUIESCE_RESTORE_DECODE=js chooses that: for tests and diagnosis).
  */
-const nativeDecode = process.env.QUIESCE_RESTORE_DECODE !== 'js' && !!(native?.decodeRecords && native.engineAvailable?.());
+const nativeDecode = process.env.QUIESCE_RESTORE_DECODE !== 'js' && !!(native?.decodeRecords && native.engineAvailable?.('all'));
 /** What the addon's decode status codes mean. */
 const DECODE_PROBLEMS = [null, 'its codec is unknown', 'chunk is encrypted but no key was given', 'it does not authenticate (damaged, or another key)', 'its compressed data is corrupt', 'its length is not the recorded one', 'it lies outside its pack span'];
+
+/**
+ * Decodes records into `out`: record i's payload is spans[recSpan[i]] at recAt[i], storedLen[i]
+ * bytes, and its raw bytes go to outAt[i]. All in one addon call where it can, else one by one.
+ * Returns why each record could not be decoded (null: it was).
+ */
+function decodeInto(spans, recSpan, recAt, storedLen, rawLen, codec, out, outAt) {
+  const n = recAt.length;
+  const problem = new Array(n).fill(null);
+  if (nativeDecode) {
+    const status = new Uint8Array(n);
+    native.decodeRecords(spans, recSpan, recAt, storedLen, rawLen, codec, out, outAt, encKey, status);
+    for (let i = 0; i < n; i++) if (status[i] !== 0) problem[i] = DECODE_PROBLEMS[status[i]] ?? `cannot be decoded (${status[i]})`;
+    return problem;
+  }
+  for (let i = 0; i < n; i++) {
+    const at = recAt[i];
+    const o = outAt[i];
+    try {
+      open(codec[i], spans[recSpan[i]].subarray(at, at + storedLen[i]), rawLen[i], out.subarray(o, o + rawLen[i]));
+    } catch (e) {
+      problem[i] = e instanceof Error ? e.message : String(e);
+    }
+  }
+  return problem;
+}
 
 /** Where restore batches read their pack spans (reused, grown as needed; one per batch in flight). */
 const restoreReadBufs = [];
@@ -213,23 +251,7 @@ async function restoreBatch(m) {
       recAt[i] = m.where[i] - m.spanAt[s];
     }
     // Why each record could not be decoded into its place in `out` (null: it was).
-    const problem = new Array(n).fill(null);
-    if (nativeDecode) {
-      // The whole batch in one call: decrypted, decompressed or copied into place by the addon.
-      const status = new Uint8Array(n);
-      native.decodeRecords(spans, recSpan, recAt, m.storedLen, m.rawLen, m.codec, out, m.outAt, encKey, status);
-      for (let i = 0; i < n; i++) if (status[i] !== 0) problem[i] = DECODE_PROBLEMS[status[i]] ?? `cannot be decoded (${status[i]})`;
-    } else {
-      for (let i = 0; i < n; i++) {
-        const at = recAt[i];
-        const o = m.outAt[i];
-        try {
-          open(m.codec[i], spans[recSpan[i]].subarray(at, at + m.storedLen[i]), m.rawLen[i], out.subarray(o, o + m.rawLen[i]));
-        } catch (e) {
-          problem[i] = e instanceof Error ? e.message : String(e);
-        }
-      }
-    }
+    const problem = decodeInto(spans, recSpan, recAt, m.storedLen, m.rawLen, m.codec, out, m.outAt);
     for (let i = 0; i < n; i++) {
       if (problem[i] !== null) {
         bad.push({ chunkId: idOf(i), problem: problem[i] });
@@ -347,8 +369,8 @@ async function verifyPack(m) {
 
   /**
    * Checks the records order[first, end) of a window that starts at pack offset `start`. Stored raw
-   * ones are hashed where they lie; the others are decoded into the arena; both are checked
-   * against their ids in batches.
+   * ones are hashed where they lie; the others are decoded into the arena, as many at a time as
+   * it holds; both are checked against their ids in batches.
    */
   function checkWindow(first, end, start, data, got) {
     const inPlace = { data, which: [], starts: [], lengths: [], idAt: [] };
@@ -357,6 +379,25 @@ async function verifyPack(m) {
     const check = (b) => {
       for (const j of mismatches(b.data, b.starts, b.lengths, idx, b.idAt)) damaged(b.which[j], 'content does not match its id');
       b.which.length = b.starts.length = b.lengths.length = b.idAt.length = 0;
+    };
+    // Compressed records waiting for the arena: decoded together, then checked.
+    const waiting = { at: [], storedLen: [], rawLen: [], codec: [] };
+    const decodeWaiting = () => {
+      const n = waiting.at.length;
+      const problem = decodeInto([data], new Uint32Array(n), Float64Array.from(waiting.at), Uint32Array.from(waiting.storedLen), Uint32Array.from(waiting.rawLen), Uint8Array.from(waiting.codec), verifyArena, Float64Array.from(decoded.starts));
+      const all = { which: decoded.which.slice(), starts: decoded.starts.slice(), lengths: decoded.lengths.slice(), idAt: decoded.idAt.slice() };
+      decoded.which.length = decoded.starts.length = decoded.lengths.length = decoded.idAt.length = 0;
+      for (let j = 0; j < n; j++) {
+        if (problem[j] !== null) damaged(all.which[j], problem[j]);
+        else {
+          decoded.which.push(all.which[j]);
+          decoded.starts.push(all.starts[j]);
+          decoded.lengths.push(all.lengths[j]);
+          decoded.idAt.push(all.idAt[j]);
+        }
+      }
+      waiting.at.length = waiting.storedLen.length = waiting.rawLen.length = waiting.codec.length = 0;
+      check(decoded);
     };
     for (let k = first; k < end; k++) {
       const i = order[k];
@@ -378,10 +419,13 @@ async function verifyPack(m) {
           if (codec !== CODEC_RAW) {
             if (rawLen > verifyArena.length) throw new Error(`chunk length ${rawLen} is more than a chunk can be`);
             if (used + rawLen > verifyArena.length) {
-              check(decoded);
+              decodeWaiting();
               used = 0;
             }
-            open(codec, data.subarray(off, off + storedLen), rawLen, verifyArena.subarray(used, used + rawLen));
+            waiting.at.push(off);
+            waiting.storedLen.push(storedLen);
+            waiting.rawLen.push(rawLen);
+            waiting.codec.push(codec);
             b = decoded;
             at = used;
             used += rawLen;
@@ -396,7 +440,7 @@ async function verifyPack(m) {
       }
     }
     check(inPlace);
-    check(decoded);
+    decodeWaiting();
   }
 }
 
@@ -553,7 +597,8 @@ function handle(m) {
       idKey = m.idKey ? Buffer.from(m.idKey) : null;
       slabs = (m.slabs ?? []).map((sab) => Buffer.from(sab));
       readSlabs = (m.readSlabs ?? []).map((sab) => Buffer.from(sab));
-      cctx.setParameter(zstd.CParameter.compressionLevel, m.zstdLevel);
+      seal = m.seal;
+      if (seal.codec === CODEC_ZSTD) cctx.setParameter(zstd.CParameter.compressionLevel, seal.level);
       parentPort.postMessage({ id: m.id, ok: true });
     } else if (m.op === 'name') {
       // Cut each part of the bytes (content-defined, at the parent's cuts, or at given lengths) and

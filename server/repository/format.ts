@@ -26,6 +26,7 @@ export { ENTRY_BYTES };
 
 export const CODEC_RAW = 0;
 export const CODEC_ZSTD = 1;
+export const CODEC_LZ4 = 2;
 /** Payload is AES-256-GCM sealed (nonce ‖ ciphertext ‖ tag) around the codec's output. */
 export const CODEC_ENCRYPTED_FLAG = 0x80;
 
@@ -36,15 +37,43 @@ export interface RepoConfig {
   /** Content-defined chunking (server/repository/chunker.mjs); the parameters are recorded for readers. */
   chunker: { kind: 'gear-cdc-v1'; min: number; max: number; maskBits: number; segment: number };
   encryption: null | { kind: 'aes-256-gcm'; keyCheck: string; idKey: 'hmac-sha256' };
-  /** How new chunks are compressed (absent in repositories made before it was chosen: the default). Readers need nothing from it. */
-  compression?: { codec: 'zstd'; level: number };
+  /**
+   * How new chunks are compressed (absent in repositories made before it was chosen: zstd at
+   * DEFAULT_ZSTD_LEVEL). Readers need nothing from it: every record names its codec.
+   */
+  compression?: Compression;
+}
+
+export type Compression = { codec: 'zstd'; level: number } | { codec: 'lz4' };
+
+/**
+ * New repositories compress with LZ4 (block format, liblz4's default acceleration). Measured on
+ * the 8 × 1 GiB benchmark corpus against zstd at level -3, chunk by chunk as the engine does:
+ * - the full backup's repository is 1.3 % larger (2331 against 2301 MB; still ~7 % under restic's);
+ * - syslog-like text, what a day of guest writes mostly compresses: 2.38× against 2.58×, compressed
+ *   1.6× faster (525 against 330 MB/s on one core) and decompressed 2.3× faster (2.5 against 1.1 GB/s);
+ * - an 8-disk changed-extents incremental: 8 % less CPU.
+ * The backup window (a VM snapshot stays open while its disks are read) and the restore time are
+ * the scarcer resources. `quiesce repo init --compression zstd [--compression-level N]` trades
+ * them for a smaller repository.
+ */
+export const DEFAULT_COMPRESSION: Compression = { codec: 'lz4' };
+/** LZ4's acceleration: liblz4's default (higher is faster and compresses less). */
+export const LZ4_ACCELERATION = 1;
+
+/** How an engine seals new chunks: a record codec and its setting (zstd's level, LZ4's acceleration). */
+export interface SealCodec {
+  codec: typeof CODEC_ZSTD | typeof CODEC_LZ4;
+  level: number;
+}
+
+export function sealCodecOf(c: Compression): SealCodec {
+  return c.codec === 'lz4' ? { codec: CODEC_LZ4, level: LZ4_ACCELERATION } : { codec: CODEC_ZSTD, level: c.level };
 }
 
 /**
- * zstd's level for new chunks unless the repository says otherwise. Measured on the 8 × 1 GiB
- * benchmark corpus (2 cores): level -3 stores 3.9 % more than level 1 and costs 7–10 % less CPU
- * per full backup; the repository stays ~9 % smaller than restic's. The backup window is the
- * scarcer resource: `quiesce repo init --compression-level` picks another (up to 19).
+ * zstd's level when a repository compresses with zstd and names no level: level -3 stores 3.9 %
+ * more than level 1 and costs 7–10 % less CPU per full backup (8 × 1 GiB corpus, 2 cores).
  */
 export const DEFAULT_ZSTD_LEVEL = -3;
 export const MIN_ZSTD_LEVEL = -7;

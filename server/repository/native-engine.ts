@@ -2,6 +2,7 @@ import { native } from './native.mjs';
 import type { BatchBytes, ChunkEngine, EngineConfig, NamePart, NameResult, SealResult, SegmentHandle } from './chunk-engine';
 import type { BlobSlabs, BufferPool } from './buffers';
 import { SLAB_BYTES } from './buffers';
+import { CODEC_LZ4, CODEC_ZSTD } from './format';
 
 /** A part as the engine takes it: [at, length, base, final, mode, resyncAfter, first bound, bound count]. */
 const PART_FIELDS = 8;
@@ -23,17 +24,20 @@ interface EngineNamed {
 }
 
 interface NativeEngineApi {
-  engineAvailable(): boolean;
+  engineAvailable(codec?: 'zstd' | 'lz4' | 'all'): boolean;
   engineName(threads: number, src: Uint8Array | null, fd: number, reads: Float64Array, length: number, mappable: boolean, parts: Float64Array, bounds: Float64Array, cutMin: number, cutMask: number, idKey: Uint8Array | null, keep: boolean): Promise<EngineNamed>;
-  engineSeal(seg: unknown, indices: Uint32Array, slab: Uint8Array | null, level: number, encKey: Uint8Array | null): Promise<SealResult>;
+  engineSeal(seg: unknown, indices: Uint32Array, slab: Uint8Array | null, codec: number, level: number, encKey: Uint8Array | null): Promise<SealResult>;
   engineDrop(seg: unknown): void;
 }
 
 const api = native as unknown as NativeEngineApi | null;
 
-/** Whether this process can run the native engine (the addon is built and libzstd is there). */
-export function nativeEngineAvailable(): boolean {
-  return !!api?.engineAvailable && api.engineAvailable();
+/**
+ * Whether this process can run the native engine (the addon is built and libzstd is there), and
+ * seal with `codec` (LZ4 needs liblz4 too).
+ */
+export function nativeEngineAvailable(codec: number = CODEC_ZSTD): boolean {
+  return !!api?.engineAvailable && api.engineAvailable(codec === CODEC_LZ4 ? 'lz4' : 'zstd');
 }
 
 /** The backup's hashing and sealing on the addon's own threads (native/backup-engine.c). */
@@ -47,7 +51,7 @@ export class NativeChunkEngine implements ChunkEngine {
     private readonly slabs: BlobSlabs,
     private readonly buffers: BufferPool,
   ) {
-    if (!api || !nativeEngineAvailable()) throw new Error('the native chunk engine is not available on this machine');
+    if (!api || !nativeEngineAvailable(config.seal.codec)) throw new Error('the native chunk engine is not available on this machine');
     this.api = api;
   }
 
@@ -88,7 +92,7 @@ export class NativeChunkEngine implements ChunkEngine {
   async seal(handle: SegmentHandle, indices: number[], slab: number | null): Promise<SealResult> {
     const seg = handle as unknown as NativeSegment;
     try {
-      return await this.api.engineSeal(seg.ext, Uint32Array.from(indices), slab === null ? null : this.slabs.view(slab, SLAB_BYTES), this.config.zstdLevel, this.config.keys?.encKey ?? null);
+      return await this.api.engineSeal(seg.ext, Uint32Array.from(indices), slab === null ? null : this.slabs.view(slab, SLAB_BYTES), this.config.seal.codec, this.config.seal.level, this.config.keys?.encKey ?? null);
     } catch (e) {
       // Refused before it started (a failed seal has let them go already): the bytes go now.
       this.api.engineDrop(seg.ext);

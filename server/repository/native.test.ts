@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import lz4 from 'lz4-napi';
 import { native } from './native.mjs';
 
 describe('native mapped reads', () => {
@@ -132,7 +133,7 @@ describe('native backup engine', () => {
     const sealAll = async (named: { seg: unknown; lengths: Uint32Array; zero: Uint8Array }) => {
       const picks = Uint32Array.from(Array.from(named.zero.keys()).filter((i) => !named.zero[i]));
       const slab = Buffer.alloc(8 << 20);
-      const r = await native.engineSeal(named.seg, picks, slab, 1, null);
+      const r = await native.engineSeal(named.seg, picks, slab, 1, 1, null);
       return { codecs: Array.from(r.codecs as Uint8Array), bytes: slab.subarray(0, r.blobLen).toString('hex') };
     };
     try {
@@ -161,26 +162,26 @@ describe('native backup engine', () => {
     }
   });
 
-  it('decodes sealed records back in one call (zstd, raw, encrypted) and names each record it cannot decode', async () => {
+  it('decodes sealed records back in one call (zstd, LZ4, raw, encrypted) and names each record it cannot decode; LZ4 blocks are the ones lz4-napi reads and writes', async () => {
     if (!engineThere()) return;
     const text = Buffer.from('Jan  2 03:04:05 vm02 kernel: eth0 link up, 10 Gbps full duplex\n'.repeat(4000));
     const data = Buffer.concat([text.subarray(0, 150_000), randomBytes(100_000), text.subarray(0, 90_000)]);
     const mask = (((1 << 14) - 1) << 18) >>> 0;
     const part = new Float64Array([0, data.length, 0, 1, 0, Infinity, 0, 0]);
     const key = randomBytes(32);
-    for (const k of [null, key]) {
+    for (const [k, codecNo] of [[null, 1], [key, 1], [null, 2], [key, 2]] as const) {
       const named = await native.engineName(2, new Uint8Array(data), -1, new Float64Array(0), data.length, false, part, new Float64Array(0), 8192, mask, null, true);
       const n = named.lengths.length as number;
       const picks = Uint32Array.from({ length: n }, (_, i) => i);
       const slab = Buffer.alloc(2 << 20);
-      const sealed = await native.engineSeal(named.seg, picks, slab, 1, k);
+      const sealed = await native.engineSeal(named.seg, picks, slab, codecNo, 1, k);
       // Where each record's payload lies in the slab (after its header).
       const at = Float64Array.from(sealed.at as Float64Array);
       const rawLen = Uint32Array.from(named.lengths as Uint32Array);
       const outAt = new Float64Array(n);
       for (let i = 1; i < n; i++) outAt[i] = outAt[i - 1]! + rawLen[i - 1]!;
       const codec = Uint8Array.from(sealed.codecs as Uint8Array);
-      expect(new Set(Array.from(codec, (c) => c & 0x7f)).size).toBe(2);
+      expect(new Set(Array.from(codec, (c) => c & 0x7f))).toEqual(new Set([0, codecNo]));
       const decode = (spans: Uint8Array[], c = codec, withKey = k) => {
         const out = Buffer.alloc(data.length);
         const status = new Uint8Array(n);
@@ -200,6 +201,19 @@ describe('native backup engine', () => {
       expect(decode([slab], Uint8Array.from(codec, (c, i) => (i === 1 ? (c & 0x80) | 9 : c))).status[1]).toBe(1);
       if (k) expect(decode([slab], codec, null).status.every((x) => x === 2)).toBe(true);
       expect(decode([slab.subarray(0, at[n - 1]! + 1)]).status[n - 1]).toBe(6);
+      if (codecNo === 2 && !k) {
+        // The addon's LZ4 blocks are lz4-napi's (its blocks carry their raw length in front), both ways.
+        const i = Array.from(codec).indexOf(2);
+        const block = slab.subarray(at[i]!, at[i]! + (sealed.storedLen as Uint32Array)[i]!);
+        const len = Buffer.alloc(4);
+        len.writeUInt32LE(rawLen[i]!);
+        const raw = data.subarray(outAt[i]!, outAt[i]! + rawLen[i]!);
+        expect(lz4.uncompressSync(Buffer.concat([len, block])).equals(raw)).toBe(true);
+        const theirs = lz4.compressSync(raw).subarray(4);
+        const out = Buffer.alloc(rawLen[i]!);
+        expect(native.decodeRecords([theirs], new Uint32Array(1), new Float64Array(1), Uint32Array.of(theirs.length), Uint32Array.of(rawLen[i]!), Uint8Array.of(2), out, new Float64Array(1), null, new Uint8Array(1))).toBe(0);
+        expect(out.equals(raw)).toBe(true);
+      }
     }
     expect(() => native.decodeRecords([], new Uint32Array(1), new Float64Array(0), new Uint32Array(1), new Uint32Array(1), new Uint8Array(1), new Uint8Array(1), new Float64Array(1), null, new Uint8Array(1))).toThrow(/one value per record/);
   });
@@ -220,15 +234,17 @@ describe('native backup engine', () => {
       const total = Array.from(named.lengths as Uint32Array).reduce((a, b) => a + b, 0);
       expect(total).toBe(100_000);
       const slab = Buffer.alloc(1 << 20);
-      const sealed = await native.engineSeal(named.seg, Uint32Array.from([0]), slab, 1, null);
+      expect(() => native.engineSeal(named.seg, Uint32Array.from([0]), slab, 7, 1, null)).toThrow(/codec must be 1 \(zstd\) or 2/);
+      expect(() => native.engineSeal(named.seg, Uint32Array.from([0]), slab, 2, 0, null)).toThrow(/acceleration 1 and up/);
+      const sealed = await native.engineSeal(named.seg, Uint32Array.from([0]), slab, 2, 1, null);
       expect(sealed.blob).toBeNull();
       // A record: codec, stored length, raw length, id, payload (random bytes are stored raw).
       expect([slab[0], slab.readUInt32LE(5), slab.subarray(9, 41).equals(Buffer.from(named.ids.subarray(0, 32)))]).toEqual([0, named.lengths[0], true]);
-      expect(() => native.engineSeal(named.seg, Uint32Array.from([0]), slab, 1, null)).toThrow(/already sealed or dropped/);
+      expect(() => native.engineSeal(named.seg, Uint32Array.from([0]), slab, 1, 1, null)).toThrow(/already sealed or dropped/);
       native.engineDrop(named.seg);
       expect(() => native.engineName(2, null, -1, new Float64Array(0), 10, false, part(10), new Float64Array(0), 8192, mask, null, true)).toThrow(/source buffer or a descriptor/);
       expect(() => native.engineName(2, new Uint8Array(10), -1, new Float64Array(0), 10, false, part(20), new Float64Array(0), 8192, mask, null, true)).toThrow(/outside the bytes/);
-      expect(() => native.engineSeal({}, Uint32Array.from([0]), null, 1, null)).toThrow(/engineSeal/);
+      expect(() => native.engineSeal({}, Uint32Array.from([0]), null, 1, 1, null)).toThrow(/engineSeal/);
     } finally {
       fs.closeSync(fd);
       fs.rmSync(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Extent } from '@/server/connectors/types';
 import { ImageDigest } from '@/server/lib/image-digest';
 import {
+  DEFAULT_COMPRESSION,
   DEFAULT_ZSTD_LEVEL,
   FORMAT_VERSION,
   MAX_ZSTD_LEVEL,
@@ -20,6 +21,8 @@ import {
   idxEntryCount,
   isZstdLevel,
   newPointId,
+  sealCodecOf,
+  type Compression,
   type PointHeader,
   type PointManifest,
   type RepoConfig,
@@ -324,16 +327,16 @@ export class FilesystemRepository implements Repository {
     // Cut the way this repository always has (its parents were cut so).
     this.cut = { min: config.chunker.min, mask: maskOf(config.chunker.maskBits) };
     this.keys = keys;
-    // The repository's level (QUIESCE_ZSTD_LEVEL overrides it, for measurements).
-    const zstdLevel = Number(process.env.QUIESCE_ZSTD_LEVEL ?? config.compression?.level ?? DEFAULT_ZSTD_LEVEL);
+    // The repository's compression (QUIESCE_ZSTD_LEVEL makes it zstd at that level, for measurements).
+    const seal = sealCodecOf(process.env.QUIESCE_ZSTD_LEVEL ? { codec: 'zstd', level: Number(process.env.QUIESCE_ZSTD_LEVEL) } : (config.compression ?? { codec: 'zstd', level: DEFAULT_ZSTD_LEVEL }));
     // Incremental window batches are read into these by the worker that gets the batch (the
     // `windows` budget keeps no more than this in flight): 8 MB of slabs for an 8-disk day of
     // writes, where buffers of each worker's own were faulted in as each one's peak (28 MB).
     const lanes = opts.workers ?? defaultLanes();
     const readSlabs = new BlobSlabs(lanes * 2, WINDOW_BATCH_BYTES);
-    this.pool = new WorkerPool(lanes, { op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, cut: this.cut, slabs: this.slabs.all, readSlabs: readSlabs.all, zstdLevel });
+    this.pool = new WorkerPool(lanes, { op: 'init', encKey: keys?.encKey ?? null, idKey: keys?.idKey ?? null, cut: this.cut, slabs: this.slabs.all, readSlabs: readSlabs.all, seal });
     this.buffers = new BufferPool(lanes * 4 * SEGMENT);
-    this.engine = createChunkEngine({ prefer: opts.engine, pool: this.pool, slabs: this.slabs, readSlabs, readSlabBytes: WINDOW_BATCH_BYTES, buffers: this.buffers, config: { cut: this.cut, keys, zstdLevel } });
+    this.engine = createChunkEngine({ prefer: opts.engine, pool: this.pool, slabs: this.slabs, readSlabs, readSlabBytes: WINDOW_BATCH_BYTES, buffers: this.buffers, config: { cut: this.cut, keys, seal } });
     this.inflight = new ByteBudget(this.engine.lanes * 3 * SEGMENT);
     this.windows = new ByteBudget(this.engine.lanes * 2 * WINDOW_BATCH_BYTES);
     const packs = new PackStore(path.join(dir, 'packs'));
@@ -557,7 +560,7 @@ export class FilesystemRepository implements Repository {
       slab = null;
     };
     try {
-      // Room for the records at their largest (header, zstd's bound, the seal's nonce and tag).
+      // Room for the records at their largest (header, the codecs' bound, the seal's nonce and tag).
       const room = fresh.reduce((a, k) => a + lengths[k]! + (lengths[k]! >> 7) + 160, 0);
       if (room <= SLAB_BYTES) slab = await this.slabs.take();
       const s = await this.engine.seal(seg, fresh, slab);
@@ -1226,10 +1229,18 @@ export class FilesystemRepository implements Repository {
 
 // ------------------------------------------------------------------------------------- init, open
 
-export async function initRepository(opts: { path: string; encrypt?: boolean; keyFile?: string; compressionLevel?: number }): Promise<void> {
+/**
+ * Creates a repository. Compression: LZ4 unless `compression` says zstd; a `compressionLevel` is
+ * zstd's (and alone means zstd), LZ4 takes none. Returns what the new repository compresses with.
+ */
+export async function initRepository(opts: { path: string; encrypt?: boolean; keyFile?: string; compression?: string; compressionLevel?: number }): Promise<Compression> {
   const dir = path.resolve(opts.path);
+  const codec = opts.compression ?? (opts.compressionLevel === undefined ? DEFAULT_COMPRESSION.codec : 'zstd');
+  if (codec !== 'lz4' && codec !== 'zstd') throw new RepositoryError('VALIDATION', `the compression must be lz4 or zstd (got ${codec})`);
+  if (codec === 'lz4' && opts.compressionLevel !== undefined) throw new RepositoryError('VALIDATION', 'LZ4 takes no compression level: give --compression zstd with a level, or no level');
   const level = opts.compressionLevel ?? DEFAULT_ZSTD_LEVEL;
-  if (!isZstdLevel(level)) throw new RepositoryError('VALIDATION', `the compression level must be a whole number from ${MIN_ZSTD_LEVEL} to -1 or 1 to ${MAX_ZSTD_LEVEL} (got ${opts.compressionLevel})`);
+  if (codec === 'zstd' && !isZstdLevel(level)) throw new RepositoryError('VALIDATION', `the compression level must be a whole number from ${MIN_ZSTD_LEVEL} to -1 or 1 to ${MAX_ZSTD_LEVEL} (got ${opts.compressionLevel})`);
+  const compression: Compression = codec === 'lz4' ? { codec: 'lz4' } : { codec: 'zstd', level };
   if (fs.existsSync(dir)) {
     const st = fs.statSync(dir);
     if (!st.isDirectory()) throw new RepositoryError('VALIDATION', `${dir} exists and is not a directory`);
@@ -1243,8 +1254,9 @@ export async function initRepository(opts: { path: string; encrypt?: boolean; ke
   }
   fs.mkdirSync(dir, { recursive: true });
   for (const sub of ['packs', 'points', 'locks']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
-  const config: RepoConfig = { format: FORMAT_VERSION, id: randomUUID(), createdAt: new Date().toISOString(), chunker: { kind: 'gear-cdc-v1', min: MIN_CHUNK, max: MAX_CHUNK, maskBits: MASK_BITS, segment: SEGMENT }, encryption, compression: { codec: 'zstd', level } };
+  const config: RepoConfig = { format: FORMAT_VERSION, id: randomUUID(), createdAt: new Date().toISOString(), chunker: { kind: 'gear-cdc-v1', min: MIN_CHUNK, max: MAX_CHUNK, maskBits: MASK_BITS, segment: SEGMENT }, encryption, compression };
   await writeFileAtomic(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  return compression;
 }
 
 export function readRepoConfig(dir: string): RepoConfig {
@@ -1259,7 +1271,7 @@ export function readRepoConfig(dir: string): RepoConfig {
     if (ch?.kind !== 'gear-cdc-v1' || ch.max !== MAX_CHUNK || ch.segment !== SEGMENT || !Number.isInteger(ch.min) || ch.min < 64 || ch.min >= MAX_CHUNK || !(ch.maskBits >= 1 && ch.maskBits <= 14))
       throw new Error(`chunker ${JSON.stringify(ch)} is not supported by this version`);
     const z = c.compression;
-    if (z !== undefined && !(z.codec === 'zstd' && isZstdLevel(z.level))) throw new Error(`compression ${JSON.stringify(z)} is not supported by this version`);
+    if (z !== undefined && !((z.codec === 'zstd' && isZstdLevel(z.level)) || (z.codec === 'lz4' && Object.keys(z).length === 1))) throw new Error(`compression ${JSON.stringify(z)} is not supported by this version`);
     return c;
   } catch (e) {
     throw new RepositoryError('INTERNAL', `the repository configuration ${file} is unreadable: ${(e as Error).message}`);

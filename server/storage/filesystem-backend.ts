@@ -4,5 +4,5 @@ import type { RepositoryBackend } from '@/server/runtime';
 /** Storage units on filesystem directories, each holding one repository. */
 export const filesystemRepositories: RepositoryBackend = {
   open: (unit) => openRepository({ path: unit.path, keyFile: unit.keyFile }),
-  init: (dir) => initRepository({ path: dir }),
+  init: async (dir) => void (await initRepository({ path: dir })),
 };

@@ -60,7 +60,7 @@ export function register(program: Command): void {
           onProgress: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
         },
         createChaosLab,
-        { init: (dir) => initRepository({ path: dir }), open: (dir) => openRepository({ path: dir }) },
+        { init: async (dir) => void (await initRepository({ path: dir })), open: (dir) => openRepository({ path: dir }) },
       );
       if (opts.json) printJson(report);
       else process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -81,13 +81,20 @@ export function register(program: Command): void {
     .requiredOption('--path <dir>', 'directory')
     .option('--encrypt', 'encrypt chunks with AES-256-GCM')
     .option('--key-file <file>', 'key file (created with a new key when absent)')
-    .option('--compression-level <n>', `zstd level for new chunks, ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL} (default ${DEFAULT_ZSTD_LEVEL}: faster backups, a few % more bytes than level 1)`)
+    .option('--compression <codec>', `how new chunks are compressed: lz4 (default: fastest backups and restores) or zstd (a smaller repository)`)
+    .option('--compression-level <n>', `zstd's level, ${MIN_ZSTD_LEVEL} to ${MAX_ZSTD_LEVEL} (alone it means zstd; default ${DEFAULT_ZSTD_LEVEL})`)
     .option('--json', 'print one JSON object')
-    .action(async (opts: { path: string; encrypt?: boolean; keyFile?: string; compressionLevel?: string; json?: boolean }) => {
+    .action(async (opts: { path: string; encrypt?: boolean; keyFile?: string; compression?: string; compressionLevel?: string; json?: boolean }) => {
       if (opts.compressionLevel !== undefined && !/^-?\d+$/.test(opts.compressionLevel.trim())) throw new UsageError(`--compression-level must be a whole number (got "${opts.compressionLevel}")`);
-      const level = opts.compressionLevel === undefined ? DEFAULT_ZSTD_LEVEL : Number(opts.compressionLevel);
-      await initRepository({ path: opts.path, encrypt: !!opts.encrypt, compressionLevel: level, ...(opts.keyFile ? { keyFile: opts.keyFile } : {}) });
-      const out = { path: path.resolve(opts.path), encrypted: !!opts.encrypt, compressionLevel: level };
+      const c = await initRepository({
+        path: opts.path,
+        encrypt: !!opts.encrypt,
+        ...(opts.compression !== undefined ? { compression: opts.compression } : {}),
+        ...(opts.compressionLevel !== undefined ? { compressionLevel: Number(opts.compressionLevel) } : {}),
+        ...(opts.keyFile ? { keyFile: opts.keyFile } : {}),
+      });
+      // compressionLevel: zstd's level; LZ4 has none.
+      const out = { path: path.resolve(opts.path), encrypted: !!opts.encrypt, compression: c.codec, compressionLevel: c.codec === 'zstd' ? c.level : null };
       if (opts.json) printJson(out);
       else process.stdout.write(`created repository ${out.path}${out.encrypted ? ' (encrypted)' : ''}\n`);
     });
