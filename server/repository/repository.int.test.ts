@@ -383,9 +383,14 @@ describe.each(ENGINES)('repository on real files (%s engine)', (engine) => {
 
   it('a backup that counts on chunks another backup is still sealing waits for them: it does not fail when it finishes first', async () => {
     // The first backup claims the chunks and its seal is held back; the second finds them all
-    // pending, has nothing to seal itself, and reaches its commit first.
+    // pending, has nothing to seal itself, and reaches its commit first. The image's data lies in
+    // one segment, so the first backup seals once, after it has claimed every chunk (with data in
+    // two, the second could start while the first was still naming the other: a race).
     const img = path.join(dir, 'slow-twin.raw');
-    makeImage(img, 21);
+    const fd = fs.openSync(img, 'w');
+    fs.ftruncateSync(fd, 24 * MiB);
+    fs.writeSync(fd, seededBytes(21, 'slow-twin', 3 * MiB), 0, 3 * MiB, 9 * MiB + 4096);
+    fs.closeSync(fd);
     const [s1, s2] = await Promise.all([openFileSource(img), openFileSource(img)]);
     const engine = repo.engine;
     const seal = engine.seal.bind(engine);
