@@ -530,8 +530,9 @@ static void put32(uint8_t* p, uint32_t v) {
   p[3] = (uint8_t)(v >> 24);
 }
 
-// One chunk's payload at dst: compressed (LZ4 or zstd) unless it looks or turns out incompressible, then sealed with
-// AES-256-GCM (nonce, ciphertext, tag) when the repository is encrypted. Returns its length, 0 on error.
+// One chunk's payload at dst: compressed (LZ4 or zstd) unless it looks or turns out incompressible,
+// then sealed with AES-256-GCM (nonce, ciphertext, tag) when the repository is encrypted. Returns its
+// length, 0 on error.
 static size_t seal_one(job_t* j, const uint8_t* raw, size_t n, uint8_t* dst, size_t room, uint8_t* codec, uint8_t* plain) {
   // Encrypted: the payload is built in `plain`, then encrypted into place.
   uint8_t* out = j->has_enc_key ? plain : dst;
@@ -792,7 +793,7 @@ static env_state_t* env_of(napi_env env) {
 }
 
 // engineAvailable(codec = 'zstd') -> whether the engine can run here and seal with that codec
-// (libzstd found; liblz4 too for 'lz4'). decodeRecords needs both.
+// (libzstd found; liblz4 too for 'lz4'). 'all': both, so that decodeRecords reads any record.
 static napi_value engine_available(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], v;
