@@ -21,6 +21,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,8 +619,41 @@ static bool run_seal(job_t* j) {
 
 // ------------------------------------------------------------------------------------- the threads
 
+// A source mapped from the page cache that is truncated while the engine reads it takes the pages
+// away: touching one raises SIGBUS, which would end the process. The engine's threads run each
+// job under a guard, and such a job fails with an error instead. A SIGBUS anywhere else goes to
+// whatever handled it before (by default, the process ends as it would have).
+static pthread_t guard_thread[MAX_THREADS];
+static sigjmp_buf guard_jump[MAX_THREADS];
+static volatile sig_atomic_t guard_on[MAX_THREADS];
+static struct sigaction bus_before;
+
+static void on_sigbus(int sig, siginfo_t* info, void* uc) {
+  for (int i = 0; i < threads_started && i < MAX_THREADS; i++)
+    if (guard_on[i] && pthread_equal(guard_thread[i], pthread_self())) siglongjmp(guard_jump[i], 1);
+  // Not a guarded read: the fault happens again under the handler that was there before.
+  sigaction(SIGBUS, &bus_before, NULL);
+  (void)sig;
+  (void)info;
+  (void)uc;
+}
+
+// Runs a job on engine thread `me` under its guard.
+static bool run_guarded(job_t* volatile j, int me) {
+  if (sigsetjmp(guard_jump[me], 1) != 0) {
+    guard_on[me] = 0;
+    job_fail(j, "%s", "the source changed while it was read: part of it is gone (was the file truncated during the backup?)");
+    return false;
+  }
+  guard_on[me] = 1;
+  bool ok = j->kind == JOB_NAME ? run_name(j) : run_seal(j);
+  guard_on[me] = 0;
+  return ok;
+}
+
 static void* engine_thread(void* arg) {
-  (void)arg;
+  int me = (int)(intptr_t)arg;
+  guard_thread[me] = pthread_self();
   for (;;) {
     pthread_mutex_lock(&q_lock);
     while (!q_seal_head && !q_name_head) pthread_cond_wait(&q_cond, &q_lock);
@@ -634,7 +669,7 @@ static void* engine_thread(void* arg) {
     }
     pthread_mutex_unlock(&q_lock);
     j->next = NULL;
-    bool ok = j->kind == JOB_NAME ? run_name(j) : run_seal(j);
+    bool ok = run_guarded(j, me);
     if (ok) j->error[0] = 0;
     else if (!j->error[0]) job_fail(j, "%s", "the backup engine failed");
     if (atomic_load(&j->es->closing) || napi_call_threadsafe_function(j->es->tsfn, j, napi_tsfn_nonblocking) != napi_ok) {
@@ -652,12 +687,18 @@ static bool engine_start(uint32_t threads) {
   if (!threads_started) {
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &bus_before);
     for (uint32_t i = 0; i < threads; i++) {
       pthread_t t;
       pthread_attr_t a;
       pthread_attr_init(&a);
       pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-      if (pthread_create(&t, &a, engine_thread, NULL) == 0) threads_started++;
+      if (pthread_create(&t, &a, engine_thread, (void*)(intptr_t)threads_started) == 0) threads_started++;
       pthread_attr_destroy(&a);
     }
     ok = threads_started > 0;
