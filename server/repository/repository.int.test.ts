@@ -419,6 +419,42 @@ describe.each(ENGINES)('repository on real files (%s engine)', (engine) => {
     }
   });
 
+  it('a backup that fails returns only when nothing of it still runs: its other batches end first, later ones never start', async () => {
+    const img = path.join(dir, 'fails-midway.raw');
+    const fd = fs.openSync(img, 'w');
+    for (let i = 0; i < 6; i++) fs.writeSync(fd, seededBytes(40 + i, 'fails-midway', MiB), 0, MiB, i * 8 * MiB + 4096);
+    fs.closeSync(fd);
+    const s = await openFileSource(img);
+    const eng = repo.engine;
+    const name = eng.name.bind(eng);
+    let calls = 0;
+    let running = 0;
+    const spy = vi.spyOn(eng, 'name').mockImplementation(async (...args) => {
+      const k = calls++;
+      running++;
+      try {
+        if (k === 0) throw new Error('engine fault (test)');
+        // The others are still at work when the first fails.
+        await new Promise((r) => setTimeout(r, 300));
+        return await name(...args);
+      } finally {
+        running--;
+      }
+    });
+    try {
+      await expect(repo.backup({ series: 'fails-midway', disks: [{ index: 0, source: s }] })).rejects.toThrow(/engine fault \(test\)/);
+      expect(calls).toBeGreaterThan(1);
+      expect(calls).toBeLessThan(6);
+      expect(running).toBe(0);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(calls).toBeLessThan(6);
+    } finally {
+      spy.mockRestore();
+      await s.close();
+    }
+    expect((await repo.listPoints({ series: 'fails-midway' })).length).toBe(0);
+  });
+
   it('a repository kept open sees what another process\'s gc removed: a later backup stores those chunks again', async () => {
     const x = path.join(dir, 'gone.raw');
     const y = path.join(dir, 'other.raw');

@@ -117,7 +117,18 @@ interface BackupRun {
    * needs it: windows are read and hashed while it loads.
    */
   indexed: Promise<void>;
+  /** Set when a part of this backup failed: batches not yet read are not started (see `settleRun`). */
+  failed: boolean;
 }
+
+/**
+ * The `settle` of a backup's pipelines: once one batch has failed, the others not yet read are not
+ * started, and those in flight are waited for, so that nothing of a failed backup runs after it
+ * returns (its lock is released then).
+ */
+const settleRun = (run: BackupRun) => () => {
+  run.failed = true;
+};
 
 /**
  * Chunks a worker named, entries `from` to `to` of its reply, as columns: `ids` holds 32 bytes per
@@ -449,7 +460,7 @@ export class FilesystemRepository implements Repository {
     // What another process's gc removed is seen before this backup counts on a chunk being there.
     const indexed = this.ready.then(() => this.packs.refresh());
     indexed.catch(() => undefined);
-    const run: BackupRun = { rank, totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input, unconfirmed: [], indexed };
+    const run: BackupRun = { rank, totals: { bytesTotal: 0, bytesDone: 0, bytesRead: 0, storedBytesAdded: 0 }, input, unconfirmed: [], indexed, failed: false };
     try {
       // The parent's chunks are safe from here on (prune and gc need the exclusive lock), if the
       // parent was not pruned before this backup got its lock.
@@ -610,6 +621,7 @@ export class FilesystemRepository implements Repository {
    */
   private async readSlices(d: BackupDiskInput, slices: Array<[number, number]>, run: BackupRun): Promise<BatchBytes> {
     if (run.input.signal?.aborted) throw abortError(run.input.signal);
+    if (run.failed) throw new RepositoryError('INTERNAL', 'another part of this backup failed');
     const len = slices.reduce((a, [, l]) => a + l, 0);
     if (d.source.fd !== undefined) {
       const reads: number[] = [];
@@ -668,6 +680,7 @@ export class FilesystemRepository implements Repository {
         run.totals.bytesDone += end - off;
         run.input.onProgress?.({ ...run.totals });
       },
+      settleRun(run),
     );
     return out.finishPieces();
   }
@@ -725,6 +738,7 @@ export class FilesystemRepository implements Repository {
         run.totals.bytesDone += sg.end - sg.off;
         run.input.onProgress?.({ ...run.totals });
       },
+      settleRun(run),
     );
     if (changed.length === 0) return parentEntries;
     run.totals.bytesTotal += changed.reduce((a, [, l]) => a + l, 0);
@@ -797,6 +811,7 @@ export class FilesystemRepository implements Repository {
         });
         run.input.onProgress?.({ ...run.totals });
       },
+      settleRun(run),
     );
     // Splice: parent chunks between the windows, new chunks inside them. A window that resynced past
     // the start of the next one is redone from its resync point (rare: edits close together).
