@@ -834,7 +834,7 @@ static env_state_t* env_of(napi_env env) {
 }
 
 // engineAvailable(codec = 'zstd') -> whether the engine can run here and seal with that codec
-// (libzstd found; liblz4 too for 'lz4'). 'all': both, so that decodeRecords reads any record.
+// (libzstd found; liblz4 too for 'lz4', and then decodeRecords reads every codec).
 static napi_value engine_available(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], v;
@@ -844,7 +844,7 @@ static napi_value engine_available(napi_env env, napi_callback_info info) {
   napi_valuetype vt = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &vt);
   if (vt == napi_string && napi_get_value_string_utf8(env, argv[0], name, sizeof name, NULL) != napi_ok) return NULL;
-  bool codec_ok = strcmp(name, "zstd") == 0 || (strcmp(name, "lz4") == 0 && lz4_ok) || (strcmp(name, "all") == 0 && lz4_ok);
+  bool codec_ok = strcmp(name, "zstd") == 0 || (strcmp(name, "lz4") == 0 && lz4_ok);
   napi_get_boolean(env, zstd_ok && codec_ok && env_of(env) != NULL, &v);
   return v;
 }
@@ -1128,15 +1128,10 @@ static napi_value decode_records(napi_env env, napi_callback_info info) {
   if (!span || !span_len) goto done;
   for (uint32_t i = 0; i < nspans; i++) {
     napi_value el;
-    napi_typedarray_type t;
-    void* d;
-    napi_value ab;
-    size_t off;
-    if (napi_get_element(env, argv[0], i, &el) != napi_ok || napi_get_typedarray_info(env, el, &t, &span_len[i], &d, &ab, &off) != napi_ok || t != napi_uint8_array) {
+    if (napi_get_element(env, argv[0], i, &el) != napi_ok || !(span[i] = (const uint8_t*)typed_arg(env, el, napi_uint8_array, &span_len[i]))) {
       napi_throw_type_error(env, NULL, "decodeRecords: spans must be Uint8Arrays");
       goto done;
     }
-    span[i] = (const uint8_t*)d;
   }
   {
     void* a[8];
@@ -1144,10 +1139,7 @@ static napi_value decode_records(napi_env env, napi_callback_info info) {
     napi_typedarray_type want[8] = { napi_uint32_array, napi_float64_array, napi_uint32_array, napi_uint32_array, napi_uint8_array, napi_uint8_array, napi_float64_array, napi_uint8_array };
     int at[8] = { 1, 2, 3, 4, 5, 6, 7, 9 };
     for (int k = 0; k < 8; k++) {
-      napi_typedarray_type t;
-      napi_value ab;
-      size_t off;
-      if (napi_get_typedarray_info(env, argv[at[k]], &t, &n[k], &a[k], &ab, &off) != napi_ok || t != want[k]) {
+      if (!(a[k] = typed_arg(env, argv[at[k]], want[k], &n[k]))) {
         napi_throw_type_error(env, NULL, "decodeRecords: wrong argument types");
         goto done;
       }

@@ -31,8 +31,8 @@ static uint8_t ZERO[65536];
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "quiesce_native: " #call); return NULL; } } while (0)
 
-// A typed array argument's data and element count, of the expected type (else a TypeError).
-static void* typed_arg(napi_env env, napi_value v, napi_typedarray_type want, size_t* n) {
+// A typed array argument's data and element count, of the expected type (else NULL).
+void* typed_arg(napi_env env, napi_value v, napi_typedarray_type want, size_t* n) {
   napi_typedarray_type t; void* d; napi_value ab; size_t off;
   if (napi_get_typedarray_info(env, v, &t, n, &d, &ab, &off) != napi_ok || t != want) return NULL;
   return d ? d : (void*)"";
@@ -676,7 +676,6 @@ static napi_value unmap_range(napi_env env, napi_callback_info info) {
 }
 
 static uint32_t le32(const uint8_t* p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
-
 
 // The chunk index's open-addressing table (chunk-index.ts), probed as ChunkIndex.find does: the
 // slot of `id` (32 bytes) — its entry (>= 0) or the empty slot where it would go (the entry -1).

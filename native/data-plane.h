@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// A typed array argument's data and element count, of the expected type (else NULL; an empty
+// array's data is not NULL).
+void* typed_arg(napi_env env, napi_value v, napi_typedarray_type want, size_t* n);
+
 // 1 when p[0, n) is all zero bytes.
 int all_zero(const uint8_t* p, size_t n);
 

@@ -155,10 +155,11 @@ function open(codec, payload, rawLen, dst) {
 }
 
 /**
- * The addon decodes restore batches where it can (libzstd and liblz4 found); else each record is
- * opened here (QUIESCE_RESTORE_DECODE=js chooses that: for tests and diagnosis).
+ * The addon decodes restore batches where it can (libzstd and liblz4 found: what its engine needs
+ * to seal with LZ4); else each record is opened here (QUIESCE_RESTORE_DECODE=js chooses that: for
+ * tests and diagnosis).
  */
-const nativeDecode = process.env.QUIESCE_RESTORE_DECODE !== 'js' && !!(native?.decodeRecords && native.engineAvailable?.('all'));
+const nativeDecode = process.env.QUIESCE_RESTORE_DECODE !== 'js' && !!(native?.decodeRecords && native.engineAvailable?.('lz4'));
 /** What the addon's decode status codes mean. */
 const DECODE_PROBLEMS = [null, 'its codec is unknown', 'chunk is encrypted but no key was given', 'it does not authenticate (damaged, or another key)', 'its compressed data is corrupt', 'its length is not the recorded one', 'it lies outside its pack span'];
 
@@ -380,23 +381,26 @@ async function verifyPack(m) {
       for (const j of mismatches(b.data, b.starts, b.lengths, idx, b.idAt)) damaged(b.which[j], 'content does not match its id');
       b.which.length = b.starts.length = b.lengths.length = b.idAt.length = 0;
     };
-    // Compressed records waiting for the arena: decoded together, then checked.
-    const waiting = { at: [], storedLen: [], rawLen: [], codec: [] };
+    // The arena's records (`decoded`) wait there undecoded, with where each lies in the window:
+    // decoded together, the ones that cannot be decoded set aside, then checked.
+    const waiting = { at: [], storedLen: [], codec: [] };
     const decodeWaiting = () => {
       const n = waiting.at.length;
-      const problem = decodeInto([data], new Uint32Array(n), Float64Array.from(waiting.at), Uint32Array.from(waiting.storedLen), Uint32Array.from(waiting.rawLen), Uint8Array.from(waiting.codec), verifyArena, Float64Array.from(decoded.starts));
-      const all = { which: decoded.which.slice(), starts: decoded.starts.slice(), lengths: decoded.lengths.slice(), idAt: decoded.idAt.slice() };
-      decoded.which.length = decoded.starts.length = decoded.lengths.length = decoded.idAt.length = 0;
+      const problem = decodeInto([data], new Uint32Array(n), Float64Array.from(waiting.at), Uint32Array.from(waiting.storedLen), Uint32Array.from(decoded.lengths), Uint8Array.from(waiting.codec), verifyArena, Float64Array.from(decoded.starts));
+      let kept = 0;
       for (let j = 0; j < n; j++) {
-        if (problem[j] !== null) damaged(all.which[j], problem[j]);
-        else {
-          decoded.which.push(all.which[j]);
-          decoded.starts.push(all.starts[j]);
-          decoded.lengths.push(all.lengths[j]);
-          decoded.idAt.push(all.idAt[j]);
+        if (problem[j] !== null) {
+          damaged(decoded.which[j], problem[j]);
+          continue;
         }
+        decoded.which[kept] = decoded.which[j];
+        decoded.starts[kept] = decoded.starts[j];
+        decoded.lengths[kept] = decoded.lengths[j];
+        decoded.idAt[kept] = decoded.idAt[j];
+        kept++;
       }
-      waiting.at.length = waiting.storedLen.length = waiting.rawLen.length = waiting.codec.length = 0;
+      decoded.which.length = decoded.starts.length = decoded.lengths.length = decoded.idAt.length = kept;
+      waiting.at.length = waiting.storedLen.length = waiting.codec.length = 0;
       check(decoded);
     };
     for (let k = first; k < end; k++) {
@@ -424,7 +428,6 @@ async function verifyPack(m) {
             }
             waiting.at.push(off);
             waiting.storedLen.push(storedLen);
-            waiting.rawLen.push(rawLen);
             waiting.codec.push(codec);
             b = decoded;
             at = used;

@@ -24,7 +24,7 @@ interface EngineNamed {
 }
 
 interface NativeEngineApi {
-  engineAvailable(codec?: 'zstd' | 'lz4' | 'all'): boolean;
+  engineAvailable(codec?: 'zstd' | 'lz4'): boolean;
   engineName(threads: number, src: Uint8Array | null, fd: number, reads: Float64Array, length: number, mappable: boolean, parts: Float64Array, bounds: Float64Array, cutMin: number, cutMask: number, idKey: Uint8Array | null, keep: boolean): Promise<EngineNamed>;
   engineSeal(seg: unknown, indices: Uint32Array, slab: Uint8Array | null, codec: number, level: number, encKey: Uint8Array | null): Promise<SealResult>;
   engineDrop(seg: unknown): void;

@@ -318,10 +318,11 @@ export class FilesystemRepository implements Repository {
   private readonly inflight: ByteBudget;
   /**
    * Incremental window batches in flight (also within `inflight`): two per engine lane, one being
-   * hashed and sealed while the next is read. Each is read into a buffer that is fresh memory the
-   * first time it is used: every buffer more is 512 more page faults, and on a host short of
-   * memory a fault costs 20–45 µs. Four per lane were no faster on an 8-disk day of writes
-   * (0.89 s either way, median of 5 runs) and faulted 3.5 K more pages.
+   * hashed and sealed while the next is read. On the worker path each is read into a buffer that is
+   * fresh memory the first time it is used: every buffer more is a batch's worth of page faults
+   * (2048 for WINDOW_BATCH_BYTES), and on a host short of memory a fault costs 20–45 µs. Four per
+   * lane were no faster on an 8-disk day of writes (measured with 2 MiB batches: 0.89 s either way,
+   * median of 5 runs) and faulted 3.5 K more pages.
    */
   private readonly windows: ByteBudget;
   private readonly buffers: BufferPool;
