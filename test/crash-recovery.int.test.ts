@@ -36,6 +36,11 @@ describe('crash recovery of the whole server process', () => {
       storageUnitId: units[0]!.id,
       settings: { transportOrder: ['nbd'] },
     });
+    // At the lab's full bandwidth the transfer takes about two seconds, and its first progress shows
+    // about half way: under load the polls below could miss it. The lab's own fault cuts its hosts'
+    // NBD bandwidth to a quarter, so that the transfer is seen running with bytes done.
+    const hosts = cli(['lab', 'inspect', '--json'], env).json.hosts as Array<{ id: string }>;
+    for (const h of hosts) await api.lab.injectFault.mutate({ kind: 'slow-network', hostId: h.id, factor: 0.25, forMs: 3_600_000 });
     const started = cli(['backup', 'run', '--vm', big.name, '--policy', policy.id, '--json'], env);
     expect(started.code, started.stderr).toBe(0);
     const jobId = started.json.job.id as string;
