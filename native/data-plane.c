@@ -356,6 +356,25 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
 // multiple of 4096, it is written as it is: no copy (see alignmentOf).
 #define DIRECT_ALIGN 4096
 
+// A huge page (x86-64's PMD size).
+#define HUGE_PAGE ((size_t)2 << 20)
+
+// `len` bytes (a multiple of HUGE_PAGE) of fresh memory at a HUGE_PAGE boundary, which the kernel
+// is asked to back with huge pages (released with munmap). A direct write from memory in 4 KiB pages
+// is one segment per page, and the virtual disk takes at most 254 segments a request: a 4 MiB write
+// went out as 4–5 requests of ~1 MiB. From huge pages it is one request, and the device here wrote
+// 1.75–1.88 GB/s so against 1.35–1.50 GB/s (4 MiB writes, 1 to 8 threads, 4.8 GB each).
+static uint8_t* huge_alloc(size_t len) {
+  uint8_t* m = (uint8_t*)mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return NULL;
+  uint8_t* b = (uint8_t*)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+  // Only the aligned part is kept.
+  if (b > m) munmap(m, (size_t)(b - m));
+  if (m + len + HUGE_PAGE > b + len) munmap(b + len, (size_t)(m + len + HUGE_PAGE - (b + len)));
+  madvise(b, len, MADV_HUGEPAGE);
+  return b;
+}
+
 // Aligned staging buffers, reused: a fresh multi-megabyte allocation per write is mapped anew by
 // the C library, and faulting and zeroing its pages cost more than the copy itself.
 #define STAGING_SLOTS 4
@@ -378,11 +397,10 @@ static uint8_t* staging_take(size_t len, size_t* cap) {
   pthread_mutex_unlock(&staging_lock);
   // At least STAGING_MIN, so any later write (a pack's slab of records, a restore's flush) fits it
   // and no slot is swapped for a bigger one mid-run: every new one is faulted in page by page.
-  size_t c = (len + (1u << 20) - 1) & ~(size_t)((1u << 20) - 1);
+  size_t c = (len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
   if (c < STAGING_MIN) c = STAGING_MIN;
-  uint8_t* b = NULL;
-  if (posix_memalign((void**)&b, DIRECT_ALIGN, c ? c : DIRECT_ALIGN) != 0) return NULL;
-  *cap = c ? c : DIRECT_ALIGN;
+  uint8_t* b = huge_alloc(c);
+  if (b) *cap = c;
   return b;
 }
 
@@ -396,9 +414,13 @@ static void staging_give(uint8_t* b, size_t cap) {
   }
   // Full: keep the bigger buffers.
   uint8_t* drop = b;
-  if (staging_cap[smallest] < cap) { drop = staging_buf[smallest]; staging_buf[smallest] = b; staging_cap[smallest] = cap; }
+  size_t drop_cap = cap;
+  if (staging_cap[smallest] < cap) {
+    drop = staging_buf[smallest]; drop_cap = staging_cap[smallest];
+    staging_buf[smallest] = b; staging_cap[smallest] = cap;
+  }
   pthread_mutex_unlock(&staging_lock);
-  free(drop);
+  munmap(drop, drop_cap);
 }
 
 // Queues `execute` on libuv's thread pool and `complete` after it, for a promise it returns.
@@ -535,6 +557,38 @@ static napi_value alignment_of(napi_env env, napi_callback_info info) {
   else { napi_throw_type_error(env, NULL, "alignmentOf(buffer: ArrayBuffer | TypedArray)"); return NULL; }
   napi_value v;
   CHECK(napi_create_uint32(env, (uint32_t)((uintptr_t)d & (DIRECT_ALIGN - 1)), &v));
+  return v;
+}
+
+// hugePages(buffer: ArrayBuffer | Uint8Array) -> the offset in it of its first 2 MiB boundary,
+// from where the kernel is asked to back its whole 2 MiB pages with huge pages (before their
+// first touch: a fresh ArrayBuffer's pages are). Bytes laid there are written by directWrite in
+// requests of up to the device's limit instead of ~1 MiB (see huge_alloc). The byte length when it
+// holds no whole huge page.
+static napi_value huge_pages(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool is_ab = false, is_ta = false;
+  void* d = NULL;
+  size_t len = 0;
+  if (argc >= 1) { napi_is_arraybuffer(env, argv[0], &is_ab); napi_is_typedarray(env, argv[0], &is_ta); }
+  if (is_ab) CHECK(napi_get_arraybuffer_info(env, argv[0], &d, &len));
+  else if (is_ta) {
+    napi_typedarray_type t; size_t n; napi_value ab; size_t off;
+    CHECK(napi_get_typedarray_info(env, argv[0], &t, &n, &d, &ab, &off));
+    if (t == napi_uint8_array) len = n;
+    else is_ta = false;
+  }
+  if (!is_ab && !is_ta) { napi_throw_type_error(env, NULL, "hugePages(buffer: ArrayBuffer | Uint8Array)"); return NULL; }
+  uintptr_t from = ((uintptr_t)d + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+  uintptr_t to = ((uintptr_t)d + len) & ~(uintptr_t)(HUGE_PAGE - 1);
+  size_t at = len;
+  if (to > from) {
+    madvise((void*)from, to - from, MADV_HUGEPAGE);
+    at = from - (uintptr_t)d;
+  }
+  napi_value v;
+  CHECK(napi_create_double(env, (double)at, &v));
   return v;
 }
 
@@ -926,6 +980,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "dataExtents", NULL, data_extents, NULL, NULL, NULL, napi_default, NULL },
     { "directWrite", NULL, direct_write, NULL, NULL, NULL, napi_default, NULL },
     { "alignmentOf", NULL, alignment_of, NULL, NULL, NULL, napi_default, NULL },
+    { "hugePages", NULL, huge_pages, NULL, NULL, NULL, napi_default, NULL },
     { "tableStarts", NULL, table_starts, NULL, NULL, NULL, napi_default, NULL },
     { "mapRange", NULL, map_range, NULL, NULL, NULL, napi_default, NULL },
     { "unmapRange", NULL, unmap_range, NULL, NULL, NULL, napi_default, NULL },

@@ -1,8 +1,26 @@
 import fs from 'node:fs';
+import type { BufferPool } from './buffers';
 import { native } from './native.mjs';
 
 /** Block size of direct writes (offsets and lengths are multiples of it; the addon aligns memory). */
 export const DIRECT_ALIGN = 4096;
+
+/** A huge page (x86-64): memory that direct writes leave from in one piece (see takeOnHugePages). */
+export const HUGE_PAGE = 2 << 20;
+
+/**
+ * A buffer from `pool` for `need` bytes, and where in it to lay them so that they sit in huge pages:
+ * the kernel is asked to back the buffer's whole 2 MiB pages with huge pages (before their first
+ * touch). A direct write from 4 KiB pages goes to the virtual disk in requests of ~1 MiB (one
+ * segment a page, 254 at most); from huge pages, in one request of up to 4 MiB, and the disk here
+ * writes ~25 % faster so. Without the native addon: a plain buffer, from offset 0.
+ */
+export function takeOnHugePages(pool: BufferPool, need: number): { ab: ArrayBuffer; at: number } {
+  if (!native?.hugePages) return { ab: pool.take(need), at: 0 };
+  const ab = pool.take(need + HUGE_PAGE);
+  const at = native.hugePages(ab) as number;
+  return { ab, at: at + need <= ab.byteLength ? at : 0 };
+}
 
 /**
  * Opens `file` for O_DIRECT writes: no page-cache copy, so a write costs the CPU almost nothing (on

@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import lz4 from 'lz4-napi';
+import { BufferPool } from './buffers';
+import { HUGE_PAGE, takeOnHugePages } from './direct-io';
 import { native } from './native.mjs';
 
 describe('native mapped reads', () => {
@@ -33,6 +35,44 @@ describe('native mapped reads', () => {
       fs.closeSync(fd);
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('native huge pages', () => {
+  /** AnonHugePages (KiB) of this process's mappings the kernel was asked to back with huge pages. */
+  const hugeKiB = () =>
+    fs
+      .readFileSync('/proc/self/smaps', 'utf8')
+      .split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)
+      .filter((m) => /VmFlags:.* hg/.test(m))
+      .reduce((a, m) => a + Number(/AnonHugePages:\s+(\d+)/.exec(m)?.[1] ?? 0), 0);
+
+  it('advises huge pages for a buffer from its first 2 MiB boundary, and its bytes land in them', () => {
+    if (!native) {
+      expect(process.env.CI).toBeFalsy();
+      return;
+    }
+    const pool = new BufferPool(0);
+    const need = 5 << 20;
+    const { ab, at } = takeOnHugePages(pool, need);
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(at).toBeLessThan(HUGE_PAGE);
+    expect(at + need).toBeLessThanOrEqual(ab.byteLength);
+    // `at` is where hugePages says the buffer's first huge page starts: 4 KiB-aligned, at least.
+    expect(native.hugePages(ab)).toBe(at);
+    expect(native.alignmentOf(new Uint8Array(ab, at))).toBe(0);
+    // The kernel backs the advised pages with huge pages when they are first touched (unless the
+    // machine has them off altogether).
+    const before = hugeKiB();
+    new Uint8Array(ab, at, need).fill(7);
+    const thp = fs.existsSync('/sys/kernel/mm/transparent_hugepage/enabled') ? fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8') : '[never]';
+    if (!thp.includes('[never]')) expect(hugeKiB() - before).toBeGreaterThanOrEqual(2048);
+    // A buffer that holds no whole huge page: its length. Views of it count from their first byte.
+    expect(native.hugePages(new ArrayBuffer(1 << 20))).toBe(1 << 20);
+    const view = new Uint8Array(ab, 4096, 4 << 20);
+    expect(native.hugePages(view)).toBe((at - 4096 + HUGE_PAGE) % HUGE_PAGE);
+    expect(() => native.hugePages('buffer')).toThrow(/hugePages\(buffer: ArrayBuffer \| Uint8Array\)/);
+    expect(() => native.hugePages(new Uint16Array(8))).toThrow(/hugePages/);
   });
 });
 

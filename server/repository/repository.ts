@@ -30,7 +30,7 @@ import {
 import { readExactly, readFileShared, writeFileAtomic } from './files';
 import { checkKey, deriveKeys, loadKeyFile, type RepoKeys } from './keys';
 import { acquireLock } from './locks';
-import { DIRECT_ALIGN } from './direct-io';
+import { DIRECT_ALIGN, takeOnHugePages } from './direct-io';
 import { alignedOffset, openImageWriter } from './image-writer';
 import { PackStore, decodeIdx, type SealedChunk } from './pack-store';
 import { NO_PACK } from './chunk-index';
@@ -914,7 +914,8 @@ export class FilesystemRepository implements Repository {
             if (count === 0) return { from, to, data: null, out: null, runAt: [], free };
             // Each run of chunks is decoded where its address agrees with its image offset modulo a
             // block: the image writer then writes its whole blocks from there, without a copy.
-            const out = this.buffers.take(raw + runs * DIRECT_ALIGN);
+            // Laid from `at` on, the runs sit in huge pages: their writes go out whole.
+            const { ab: out, at } = takeOnHugePages(this.buffers, raw + runs * DIRECT_ALIGN);
             const runAt: number[] = [];
             const outAt = new Float64Array(count);
             // Spans of records adjacent in one pack (headers between them included): the worker reads
@@ -930,7 +931,7 @@ export class FilesystemRepository implements Repository {
             // Ids are read where the entries hold them (a copy of the batch's part of the table).
             const idAt = new Float64Array(count);
             let total = 0;
-            let o = 0;
+            let o = at;
             let lastPack = NO_PACK;
             for (let k = from, j = 0; k < to; k++) {
               const p = loc.packNo[k]!;
