@@ -4,7 +4,8 @@
 //   chunkNamed   the same cuts, each chunk SHA-256-named right after its cut (and nameChunks for
 //                chunks cut elsewhere);
 //   dataExtents  where a sparse file has data (SEEK_DATA / SEEK_HOLE);
-//   directWrite  aligned O_DIRECT writes on libuv's thread pool;
+//   directWrite  aligned O_DIRECT writes on libuv's thread pool (and hugePages, which lays a
+//                buffer's bytes where they are written in whole device requests);
 //   mapRange     a read-only view of a file range (mmap, populated on libuv's thread pool) and
 //   unmapRange   its prompt release;
 //   indexInsert  a pack index file's entries into the chunk index's hash table (chunk-index.ts).
