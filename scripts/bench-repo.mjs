@@ -85,6 +85,10 @@ function measure(cmd, args, env = {}) {
     console.error(r.stdout?.toString().slice(-2000), r.stderr?.toString().slice(-4000));
     throw new Error(`${cmd} ${args.slice(0, 3).join(' ')} failed (${r.status})`);
   }
+  // How long its writes took to reach the disk after it returned (untimed; run-anchors.sh's sync_s).
+  const s0 = process.hrtime.bigint();
+  execFileSync('sync');
+  const sync = Number(process.hrtime.bigint() - s0) / 1e9;
   const t = fs.readFileSync(tf, 'utf8');
   const rssKiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(t)?.[1] ?? 0);
   // CPU seconds (user + system, all threads): what the work cost, whatever the wall clock says.
@@ -93,7 +97,7 @@ function measure(cmd, args, env = {}) {
   // Kernel time and minor faults show when the machine, not the program, is slow (page faults
   // cost a host fault on these VMs; they rise after heavy I/O).
   const minorFaults = Number(/Minor \(reclaiming a frame\) page faults: (\d+)/.exec(t)?.[1] ?? 0);
-  return { wall, rss: rssKiB * 1024, cpu, sys, minorFaults, stdout: r.stdout.toString() };
+  return { wall, sync, rss: rssKiB * 1024, cpu, sys, minorFaults, stdout: r.stdout.toString() };
 }
 
 /**
@@ -120,7 +124,7 @@ function measureRuns(runs, dirs, cmd, args, env = {}) {
     if (fs.existsSync(`${d}.run`)) fs.renameSync(`${d}.run`, d);
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-  const m = { wall: median(samples.map((x) => x.wall)), cpu: median(samples.map((x) => x.cpu)), sys: median(samples.map((x) => x.sys)), minorFaults: median(samples.map((x) => x.minorFaults)), rss: Math.max(...samples.map((x) => x.rss)) };
+  const m = { wall: median(samples.map((x) => x.wall)), sync: median(samples.map((x) => x.sync)), cpu: median(samples.map((x) => x.cpu)), sys: median(samples.map((x) => x.sys)), minorFaults: median(samples.map((x) => x.minorFaults)), rss: Math.max(...samples.map((x) => x.rss)) };
   return { m, extra: { addedBytes, runs, samples: samples.map((x) => Number(x.wall.toFixed(3))) } };
 }
 
@@ -137,7 +141,7 @@ const files = disks();
 const input = files.reduce((a, d) => a + fs.statSync(d.file).size, 0);
 const results = { env: { node: process.version, cores: os.availableParallelism(), vms: files.length, inputBytes: input, at: new Date().toISOString() }, rows: {} };
 const row = (tool, op, m, extra = {}) => {
-  results.rows[`${tool} ${op}`] = { tool, op, seconds: m.wall, cpuSeconds: m.cpu, sysSeconds: m.sys, minorFaults: m.minorFaults, mbps: input / 1e6 / m.wall, rss: m.rss, ...extra };
+  results.rows[`${tool} ${op}`] = { tool, op, seconds: m.wall, syncSeconds: m.sync, cpuSeconds: m.cpu, sysSeconds: m.sys, minorFaults: m.minorFaults, mbps: input / 1e6 / m.wall, rss: m.rss, ...extra };
   say(`${tool} ${op}: ${m.wall.toFixed(2)} s, ${(input / 1e6 / m.wall).toFixed(0)} MB/s, RSS ${(m.rss / 2 ** 20).toFixed(0)} MiB ${JSON.stringify(extra)}`);
 };
 
@@ -198,7 +202,7 @@ fs.rmSync(out, { recursive: true, force: true });
 prep(walk(ours));
 m = measure(process.execPath, [cli, 'repo', 'verify', '--repo', ours, '--json']);
 const v = JSON.parse(m.stdout.trim().split('\n').pop());
-results.rows['quiesce verify'] = { tool: 'quiesce', op: 'verify', seconds: m.wall, cpuSeconds: m.cpu, sysSeconds: m.sys, minorFaults: m.minorFaults, mbps: v.bytesChecked / 1e6 / m.wall, rss: m.rss, ok: v.ok, bytesChecked: v.bytesChecked };
+results.rows['quiesce verify'] = { tool: 'quiesce', op: 'verify', seconds: m.wall, syncSeconds: m.sync, cpuSeconds: m.cpu, sysSeconds: m.sys, minorFaults: m.minorFaults, mbps: v.bytesChecked / 1e6 / m.wall, rss: m.rss, ok: v.ok, bytesChecked: v.bytesChecked };
 say(`quiesce verify: ${m.wall.toFixed(2)} s, ${(v.bytesChecked / 1e6 / m.wall).toFixed(0)} MB/s of chunk data, ok=${v.ok}`);
 if (!opt['skip-anchors']) {
   fs.mkdirSync(out);
@@ -218,13 +222,14 @@ const R = results.rows;
 const ratio = (a, b) => (a && b ? a / b : null);
 const speed = (ours, anchor) => ratio(R[anchor]?.seconds, R[ours]?.seconds);
 const lines = [
-  ['measurement', 'seconds', 'CPU s', 'MB/s', 'repo / added bytes', 'peak RSS', '× restic', '× borg'],
+  ['measurement', 'seconds', 'sync s', 'CPU s', 'MB/s', 'repo / added bytes', 'peak RSS', '× restic', '× borg'],
   ...Object.values(R).map((r) => {
     const anchorOp = r.op.startsWith('incremental') ? 'incremental' : r.op;
     const bytes = r.repoBytes ?? r.addedBytes;
     return [
       `${r.tool} ${r.op}`,
       r.seconds.toFixed(2),
+      r.syncSeconds.toFixed(2),
       r.cpuSeconds.toFixed(1),
       r.mbps.toFixed(0),
       bytes !== undefined ? `${(bytes / 1e6).toFixed(0)} MB` : '',
@@ -243,6 +248,8 @@ results.targets = {
   extentsAddedBytesVsRestic: ratio(R['quiesce incremental (changed extents)']?.addedBytes, R['restic incremental']?.addedBytes),
   rereadIncrementalSpeedVsRestic: speed('quiesce incremental (full re-read)', 'restic incremental'),
   restoreSpeedVsRestic: speed('quiesce restore', 'restic restore'),
+  // The same, each restore counted until its bytes are on the disk (its seconds plus its sync's).
+  durableRestoreSpeedVsRestic: ratio(R['restic restore'] && R['restic restore'].seconds + R['restic restore'].syncSeconds, R['quiesce restore'] && R['quiesce restore'].seconds + R['quiesce restore'].syncSeconds),
   verifyGBps: R['quiesce verify'] ? R['quiesce verify'].mbps / 1000 : null,
   peakRssGiB: Math.max(...Object.values(R).filter((r) => r.tool === 'quiesce').map((r) => r.rss)) / 2 ** 30,
 };
