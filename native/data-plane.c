@@ -369,9 +369,9 @@ static uint8_t* huge_alloc(size_t len) {
   uint8_t* m = (uint8_t*)mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return NULL;
   uint8_t* b = (uint8_t*)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-  // Only the aligned part is kept.
+  // Only the aligned part is kept (the tail is never empty: b < m + HUGE_PAGE).
   if (b > m) munmap(m, (size_t)(b - m));
-  if (m + len + HUGE_PAGE > b + len) munmap(b + len, (size_t)(m + len + HUGE_PAGE - (b + len)));
+  munmap(b + len, (size_t)(m + HUGE_PAGE - b));
   madvise(b, len, MADV_HUGEPAGE);
   return b;
 }
@@ -397,7 +397,7 @@ static uint8_t* staging_take(size_t len, size_t* cap) {
   }
   pthread_mutex_unlock(&staging_lock);
   // At least STAGING_MIN, so any later write (a pack's slab of records, a restore's flush) fits it
-  // and no slot is swapped for a bigger one mid-run: every new one is faulted in page by page.
+  // and no slot is swapped for a bigger one mid-run: every new one is faulted in anew.
   size_t c = (len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
   if (c < STAGING_MIN) c = STAGING_MIN;
   uint8_t* b = huge_alloc(c);
