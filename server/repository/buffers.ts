@@ -1,5 +1,6 @@
 // Memory a repository reuses across backups and restores: pooled read buffers and shared slabs.
 import { SEGMENT } from './chunker.mjs';
+import { native } from './native.mjs';
 
 /**
  * Buffers the chunk engine hands back once it has sealed or dropped their bytes, read into again:
@@ -47,6 +48,9 @@ export class BlobSlabs {
   private readonly waiting: Array<(i: number) => void> = [];
   constructor(count: number, bytes: number) {
     this.all = Array.from({ length: count }, () => new SharedArrayBuffer(bytes));
+    // In huge pages from their first 2 MiB boundary on (see takeOnHugePages): a slab's first use
+    // faults in a few huge pages instead of a page per 4 KiB (~6 K faults in an 8-disk incremental).
+    for (const s of this.all) native?.hugePages(new Uint8Array(s));
     this.free = this.all.map((_, i) => i);
   }
   take(): Promise<number> {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import lz4 from 'lz4-napi';
-import { BufferPool } from './buffers';
+import { BlobSlabs, BufferPool } from './buffers';
 import { HUGE_PAGE, takeOnHugePages } from './direct-io';
 import { native } from './native.mjs';
 
@@ -47,7 +47,7 @@ describe('native huge pages', () => {
       .filter((m) => /VmFlags:.* hg/.test(m))
       .reduce((a, m) => a + Number(/AnonHugePages:\s+(\d+)/.exec(m)?.[1] ?? 0), 0);
 
-  it('advises huge pages for a buffer from its first 2 MiB boundary, and its bytes land in them', () => {
+  it('advises huge pages for a buffer (and a slab) from its first 2 MiB boundary, and its bytes land in them', () => {
     if (!native) {
       expect(process.env.CI).toBeFalsy();
       return;
@@ -67,6 +67,11 @@ describe('native huge pages', () => {
     new Uint8Array(ab, at, need).fill(7);
     const thp = fs.existsSync('/sys/kernel/mm/transparent_hugepage/enabled') ? fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8') : '[never]';
     if (!thp.includes('[never]')) expect(hugeKiB() - before).toBeGreaterThanOrEqual(2048);
+    // The record slabs the engine seals into are advised when they are made.
+    const slabs = new BlobSlabs(1, 6 << 20);
+    const beforeSlab = hugeKiB();
+    new Uint8Array(slabs.all[0]!).fill(7);
+    if (!thp.includes('[never]')) expect(hugeKiB() - beforeSlab).toBeGreaterThanOrEqual(4096);
     // A buffer that holds no whole huge page: its length. Views of it count from their first byte.
     expect(native.hugePages(new ArrayBuffer(1 << 20))).toBe(1 << 20);
     const view = new Uint8Array(ab, 4096, 4 << 20);
