@@ -543,6 +543,20 @@ static napi_value direct_write(napi_env env, napi_callback_info info) {
   return queue_work(env, "quiesce.directWrite", direct_write_execute, direct_write_complete, w, &w->deferred, &w->work);
 }
 
+// A buffer argument's memory: an ArrayBuffer's data and byte length, or a typed array's data, its
+// element count and its type (*type is napi_uint8_array for an ArrayBuffer). False for anything else.
+static bool memory_arg(napi_env env, napi_value v, void** d, size_t* n, napi_typedarray_type* type) {
+  bool is_ab = false, is_ta = false;
+  napi_is_arraybuffer(env, v, &is_ab);
+  if (is_ab) {
+    *type = napi_uint8_array;
+    return napi_get_arraybuffer_info(env, v, d, n) == napi_ok;
+  }
+  napi_value ab;
+  size_t off;
+  return napi_is_typedarray(env, v, &is_ta) == napi_ok && is_ta && napi_get_typedarray_info(env, v, type, n, d, &ab, &off) == napi_ok;
+}
+
 // alignmentOf(buffer: ArrayBuffer | Uint8Array) -> the address of its first byte modulo 4096. An
 // ArrayBuffer's memory never moves (nor when it is transferred to a worker and back), so bytes
 // laid at a chosen offset in it have a known alignment: a restore puts each run of chunks where its
@@ -550,12 +564,10 @@ static napi_value direct_write(napi_env env, napi_callback_info info) {
 static napi_value alignment_of(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  bool is_ab = false, is_ta = false;
   void* d = NULL;
-  if (argc >= 1) { napi_is_arraybuffer(env, argv[0], &is_ab); napi_is_typedarray(env, argv[0], &is_ta); }
-  if (is_ab) CHECK(napi_get_arraybuffer_info(env, argv[0], &d, NULL));
-  else if (is_ta) { napi_typedarray_type t; size_t n; napi_value ab; size_t off; CHECK(napi_get_typedarray_info(env, argv[0], &t, &n, &d, &ab, &off)); }
-  else { napi_throw_type_error(env, NULL, "alignmentOf(buffer: ArrayBuffer | TypedArray)"); return NULL; }
+  size_t n;
+  napi_typedarray_type t;
+  if (argc < 1 || !memory_arg(env, argv[0], &d, &n, &t)) { napi_throw_type_error(env, NULL, "alignmentOf(buffer: ArrayBuffer | TypedArray)"); return NULL; }
   napi_value v;
   CHECK(napi_create_uint32(env, (uint32_t)((uintptr_t)d & (DIRECT_ALIGN - 1)), &v));
   return v;
@@ -569,18 +581,10 @@ static napi_value alignment_of(napi_env env, napi_callback_info info) {
 static napi_value huge_pages(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  bool is_ab = false, is_ta = false;
   void* d = NULL;
   size_t len = 0;
-  if (argc >= 1) { napi_is_arraybuffer(env, argv[0], &is_ab); napi_is_typedarray(env, argv[0], &is_ta); }
-  if (is_ab) CHECK(napi_get_arraybuffer_info(env, argv[0], &d, &len));
-  else if (is_ta) {
-    napi_typedarray_type t; size_t n; napi_value ab; size_t off;
-    CHECK(napi_get_typedarray_info(env, argv[0], &t, &n, &d, &ab, &off));
-    if (t == napi_uint8_array) len = n;
-    else is_ta = false;
-  }
-  if (!is_ab && !is_ta) { napi_throw_type_error(env, NULL, "hugePages(buffer: ArrayBuffer | Uint8Array)"); return NULL; }
+  napi_typedarray_type t;
+  if (argc < 1 || !memory_arg(env, argv[0], &d, &len, &t) || t != napi_uint8_array) { napi_throw_type_error(env, NULL, "hugePages(buffer: ArrayBuffer | Uint8Array)"); return NULL; }
   uintptr_t from = ((uintptr_t)d + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
   uintptr_t to = ((uintptr_t)d + len) & ~(uintptr_t)(HUGE_PAGE - 1);
   size_t at = len;

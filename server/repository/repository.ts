@@ -78,8 +78,9 @@ const CDC_EXTENT_MIN = 1 << 20;
 const WINDOW_BATCH_BYTES = 8 << 20;
 const WINDOW_BATCH_MAX = 256;
 /**
- * Chunk bytes per restore batch, with up to a block of padding per run of chunks (so that a batch,
- * its runs aligned for in-place writes, fits a 4 MiB pooled buffer).
+ * Chunk bytes per restore batch, with up to a block of padding per run of chunks: a batch, its runs
+ * aligned for in-place writes, needs at most 4 MiB (a pooled 8 MiB buffer with the huge page
+ * takeOnHugePages adds; 4 MiB without the addon).
  */
 const RESTORE_BATCH_BYTES = (4 << 20) - MAX_CHUNK - DIRECT_ALIGN;
 
