@@ -68,8 +68,13 @@ describe('quiesce repo / image CLI', () => {
         const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'quiesce.mjs'), 'image', 'backup', '--repo', repo, `${series}=${file}`], { cwd: ROOT, env });
         let stderr = '';
         child.stderr.on('data', (d) => (stderr += d));
-        if (truncateAfterMs !== null) setTimeout(() => fs.truncateSync(file, 1 << 20), truncateAfterMs);
-        child.on('close', (code, signal) => resolve({ code, signal, stderr, ms: Date.now() - started }));
+        // A backup that ends before its moment is not truncated: the timer dies with it, so it never
+        // cuts the next run's file or fires after the directory is gone.
+        const cut = truncateAfterMs === null ? undefined : setTimeout(() => fs.truncateSync(file, 1 << 20), truncateAfterMs);
+        child.on('close', (code, signal) => {
+          clearTimeout(cut);
+          resolve({ code, signal, stderr, ms: Date.now() - started });
+        });
       });
     fill();
     const whole = await run('whole', null);
