@@ -221,6 +221,8 @@ if (!opt['skip-anchors']) {
 const R = results.rows;
 const ratio = (a, b) => (a && b ? a / b : null);
 const speed = (ours, anchor) => ratio(R[anchor]?.seconds, R[ours]?.seconds);
+/** A step's seconds until its bytes are on the disk: its own and its sync's. */
+const untilDurable = (key) => R[key] && R[key].seconds + R[key].syncSeconds;
 const lines = [
   ['measurement', 'seconds', 'sync s', 'CPU s', 'MB/s', 'repo / added bytes', 'peak RSS', '× restic', '× borg'],
   ...Object.values(R).map((r) => {
@@ -248,8 +250,8 @@ results.targets = {
   extentsAddedBytesVsRestic: ratio(R['quiesce incremental (changed extents)']?.addedBytes, R['restic incremental']?.addedBytes),
   rereadIncrementalSpeedVsRestic: speed('quiesce incremental (full re-read)', 'restic incremental'),
   restoreSpeedVsRestic: speed('quiesce restore', 'restic restore'),
-  // The same, each restore counted until its bytes are on the disk (its seconds plus its sync's).
-  durableRestoreSpeedVsRestic: ratio(R['restic restore'] && R['restic restore'].seconds + R['restic restore'].syncSeconds, R['quiesce restore'] && R['quiesce restore'].seconds + R['quiesce restore'].syncSeconds),
+  // The same, each restore counted until its bytes are on the disk.
+  durableRestoreSpeedVsRestic: ratio(untilDurable('restic restore'), untilDurable('quiesce restore')),
   verifyGBps: R['quiesce verify'] ? R['quiesce verify'].mbps / 1000 : null,
   peakRssGiB: Math.max(...Object.values(R).filter((r) => r.tool === 'quiesce').map((r) => r.rss)) / 2 ** 30,
 };

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { ROOT, cli } from './server-process';
+import { CLI_ENTRY, ROOT, cli } from './server-process';
 
 /** The repository CLI as admins script it: names, flags, --json shapes and exit codes. */
 describe('quiesce repo / image CLI', () => {
@@ -65,7 +65,7 @@ describe('quiesce repo / image CLI', () => {
     const run = (series: string, truncateAfterMs: number | null) =>
       new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; ms: number }>((resolve) => {
         const started = Date.now();
-        const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'quiesce.mjs'), 'image', 'backup', '--repo', repo, `${series}=${file}`], { cwd: ROOT, env });
+        const child = spawn(process.execPath, [CLI_ENTRY, 'image', 'backup', '--repo', repo, `${series}=${file}`], { cwd: ROOT, env });
         let stderr = '';
         child.stderr.on('data', (d) => (stderr += d));
         // A backup that ends before its moment is not truncated: the timer dies with it, so it never

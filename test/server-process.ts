@@ -4,6 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
+/** The `quiesce` CLI's entry point (run with `process.execPath`). */
+export const CLI_ENTRY = path.join(ROOT, 'bin', 'quiesce.mjs');
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -91,7 +93,7 @@ export interface CliResult {
 
 /** Runs the real `quiesce` CLI. */
 export function cli(args: string[], env: NodeJS.ProcessEnv): CliResult {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'quiesce.mjs'), ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [CLI_ENTRY, ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 300_000 });
   let json: unknown = null;
   const last = r.stdout.trim().split('\n').pop();
   if (args.includes('--json') && last) {
